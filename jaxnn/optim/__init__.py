@@ -1,2 +1,123 @@
-"""Being written."""
-from jaxnn.optim.base import EmptyState, Optimizer, apply_updates  # noqa: F401
+"""Optimizers as optax-compatible `(init, update)` pairs, transforms, schedules and wrappers.
+
+Names, arguments, defaults and numerics are optax's (see DESIGN.md), so jaxnn
+and optax transforms mix in either library's ``chain``::
+
+    opt = jaxnn.optim.adamw(1e-3, weight_decay=1e-2)
+    state = opt.init(params)
+    updates, state = opt.update(grads, state, params)
+    params = jaxnn.optim.apply_updates(params, updates)
+
+Modules: ``base`` (protocol), ``transforms`` (building blocks), ``alias``
+(named optimizers), ``schedules`` (``step -> value``), ``wrappers``
+(``inject_hyperparams``, ``partition``).
+"""
+
+from jaxnn.optim.alias import (
+    adagrad,
+    adam,
+    adamw,
+    momentum,
+    nesterov,
+    noisy_sgd,
+    rmsprop,
+    sgd,
+)
+from jaxnn.optim.base import EmptyState, Optimizer, apply_updates
+from jaxnn.optim.schedules import (
+    constant_schedule,
+    cosine_decay_schedule,
+    exponential_decay,
+    join_schedules,
+    linear_schedule,
+    piecewise_constant_schedule,
+    warmup_cosine_decay_schedule,
+)
+from jaxnn.optim.transforms import (
+    AddDecayedWeightsState,
+    AddNoiseState,
+    MaskedNode,
+    MaskedState,
+    ScaleByAdamState,
+    ScaleByRmsState,
+    ScaleByRssState,
+    ScaleByRStdDevState,
+    ScaleByScheduleState,
+    TraceState,
+    add_decayed_weights,
+    add_noise,
+    chain,
+    clip,
+    clip_by_global_norm,
+    identity,
+    masked,
+    scale,
+    scale_by_adam,
+    scale_by_learning_rate,
+    scale_by_rms,
+    scale_by_rss,
+    scale_by_schedule,
+    scale_by_stddev,
+    trace,
+)
+from jaxnn.optim.wrappers import (
+    InjectHyperparamsState,
+    PartitionState,
+    inject_hyperparams,
+    partition,
+)
+
+__all__ = [
+    # base
+    "EmptyState",
+    "Optimizer",
+    "apply_updates",
+    # transforms
+    "AddDecayedWeightsState",
+    "AddNoiseState",
+    "MaskedNode",
+    "MaskedState",
+    "ScaleByAdamState",
+    "ScaleByRStdDevState",
+    "ScaleByRmsState",
+    "ScaleByRssState",
+    "ScaleByScheduleState",
+    "TraceState",
+    "add_decayed_weights",
+    "add_noise",
+    "chain",
+    "clip",
+    "clip_by_global_norm",
+    "identity",
+    "masked",
+    "scale",
+    "scale_by_adam",
+    "scale_by_learning_rate",
+    "scale_by_rms",
+    "scale_by_rss",
+    "scale_by_schedule",
+    "scale_by_stddev",
+    "trace",
+    # alias
+    "adagrad",
+    "adam",
+    "adamw",
+    "momentum",
+    "nesterov",
+    "noisy_sgd",
+    "rmsprop",
+    "sgd",
+    # schedules
+    "constant_schedule",
+    "cosine_decay_schedule",
+    "exponential_decay",
+    "join_schedules",
+    "linear_schedule",
+    "piecewise_constant_schedule",
+    "warmup_cosine_decay_schedule",
+    # wrappers
+    "InjectHyperparamsState",
+    "PartitionState",
+    "inject_hyperparams",
+    "partition",
+]

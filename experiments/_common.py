@@ -1,0 +1,89 @@
+"""What every experiment shares: claim checks, the metrics file, and timing.
+
+An experiment records each number its claim rests on with `Checks.add`, then
+calls `finish`, which writes `out_dir/NAME/metrics.json` atomically::
+
+    {"name", "claim", "claim_holds", "checks": [{"name", "value", "holds", "detail"}],
+     "numbers": {...}, "config": {...}, "figures": ["fig.png", ...], "seconds"}
+
+`claim_holds` is true exactly when every check holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxnn.results import to_jsonable, write_json
+
+__all__ = ["Checks", "finish", "experiment_dir", "Timer", "log_grid"]
+
+
+class Checks:
+    """An ordered list of named, numeric sub-claims."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, name: str, value: Any, holds: bool, detail: str = "") -> bool:
+        """Record check `name` with its measured `value`; returns `holds`."""
+        holds = bool(holds)
+        self.items.append(
+            {"name": name, "value": to_jsonable(value), "holds": holds, "detail": detail}
+        )
+        return holds
+
+    def all_hold(self) -> bool:
+        return bool(self.items) and all(c["holds"] for c in self.items)
+
+
+def experiment_dir(out_dir: str | Path, name: str) -> Path:
+    """`out_dir/name`, created if missing."""
+    path = Path(out_dir) / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def finish(
+    name: str,
+    claim: str,
+    config: Any,
+    checks: Checks,
+    numbers: dict[str, Any],
+    figures: list[str],
+    out_dir: str | Path,
+    seconds: float,
+) -> dict[str, Any]:
+    """Assemble the metrics dict, write it atomically, and return it."""
+    metrics = {
+        "name": name,
+        "claim": claim,
+        "claim_holds": checks.all_hold(),
+        "checks": checks.items,
+        "numbers": to_jsonable(numbers),
+        "config": to_jsonable(dataclasses.asdict(config)),
+        "figures": list(figures),
+        "seconds": round(float(seconds), 3),
+    }
+    write_json(experiment_dir(out_dir, name) / "metrics.json", metrics)
+    return metrics
+
+
+class Timer:
+    """`with Timer() as t: ...` then `t.seconds`."""
+
+    def __enter__(self) -> Timer:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._start
+
+
+def log_grid(low: float, high: float, num: int) -> np.ndarray:
+    """`num` learning rates spaced evenly in log10 between `low` and `high` (inclusive)."""
+    return np.logspace(np.log10(low), np.log10(high), num)

@@ -1,0 +1,348 @@
+"""Numerical vs automatic gradients: the V-shaped error of finite differences, and their cost.
+
+Command::
+
+    python -m experiments run numerical_gradient [--quick]
+
+Runtime: ~6 s quick, ~30 s full.
+
+Expected result.
+
+1. Accuracy. The centered difference g_h = (f(w + h) − f(w − h)) / 2h has two
+   errors: truncation, f'''(w)·h²/6 (falls as h shrinks), and round-off,
+   ≈ ε_mach·|f| / h (grows as h shrinks). Their sum is V-shaped in log-log
+   with slopes ≈ +2 (right branch) and ≈ −1 (left branch) and a minimum at
+   h* ~ (3 ε_mach |f| / |f'''|)^{1/3}: near 1e-5 in float64 (ε = 2.2e-16) and
+   near 1e-2–1e-3 in float32 (ε = 1.2e-7). This is shown on a small tanh MLP
+   (smooth, non-zero third derivatives) against the float64 `jax.grad`
+   gradient. On L(w) = w² there is **no V**: the centered difference of a
+   quadratic is exact, (w + h)² − (w − h)² = 4wh, so its truncation error is
+   zero and only the round-off branch (slope −1) remains — that is why the V
+   must be demonstrated on a function with f''' ≠ 0. (It is evaluated at w = 0.7:
+   at w = 1 the squares of 1 ± h are almost exactly representable in binary, so
+   even the round-off nearly vanishes and the plot would show neither branch.)
+2. Cost. `jaxnn.gradcheck.numerical_grad` evaluates f twice per weight, so
+   its cost, measured in forward passes, is 2P: it grows linearly with the
+   number of weights P (log-log slope ≈ 1). One backward pass (`jax.grad`)
+   costs a fixed small number of forward passes whatever P is (slope ≈ 0, the
+   "cheap gradient principle"). The times are compiled, synchronized
+   (`block_until_ready`) minima over repeats. In absolute seconds both slopes
+   shift by the slope of the forward pass itself, which is ≈ 1 once the net is
+   large enough for its matmuls to dominate (then numerical ≈ 2, backward ≈ 1)
+   and ≈ 0 while fixed per-call overhead dominates; the claim is therefore
+   checked in forward-pass units, and the absolute slopes are recorded too.
+
+The h-sweep evaluates the same formula as `jaxnn.gradcheck.numerical_grad`
+(including its denominator: the step as represented, (w_i + h) − (w_i − h)),
+written once and vmapped over h and over coordinates so that every step size
+compiles once; a call to `numerical_grad` itself at the best h of each dtype
+confirms the two agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from experiments._common import Checks, Timer, experiment_dir, finish
+from jaxnn import gradcheck, layers, losses, plotting
+
+NAME = "numerical_gradient"
+CLAIM = (
+    "The centered-difference error against h is V-shaped (slopes ≈ +2 and −1) with its "
+    "minimum near h ≈ 1e-5 in float64 and 1e-3–1e-2 in float32 (and no V for the quadratic "
+    "w², whose centered difference is exact); its cost grows linearly with the number of "
+    "weights, while one backward pass stays a constant number of forward passes."
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    mlp_sizes: tuple[int, ...] = (8, 1)  # tanh MLP of the accuracy sweep (input dim 3)
+    in_dim: int = 3  # its input dimension
+    w_square: float = 0.7  # point of the L(w) = w² sweep (not a power of 2, see the docstring)
+    num_examples: int = 16  # its batch of random data (MSE loss)
+    h64: tuple[float, float, int] = (1e-12, 1e-1, 45)  # float64 log grid of h: (low, high, num)
+    h32: tuple[float, float, int] = (1e-7, 1e0, 29)  # float32 log grid of h
+    h64_min_range: tuple[float, float] = (1e-6, 1e-4)  # where the float64 minimum must fall
+    h32_min_range: tuple[float, float] = (1e-3, 1e-1)  # where the float32 minimum must fall
+    slope_right: tuple[float, float] = (1.5, 2.5)  # accepted truncation slope
+    slope_left: tuple[float, float] = (-1.5, -0.5)  # accepted round-off slope
+    cost_hidden: tuple[int, ...] = (4, 8, 16, 32, 64, 128)  # hidden widths of the cost nets
+    cost_in_dim: int = 16  # their input dimension (P = (in + 2)·hidden + 1)
+    cost_batch: int = 256  # their batch size
+    loop: int = 64  # forward/backward passes per timed compiled loop
+    repeats: int = 7  # timing: minimum over this many measurements
+    numeric_slope: tuple[float, float] = (0.75, 1.25)  # accepted slope of numerical/forward
+    backward_slope_max: float = 0.25  # accepted |slope| of backward/forward
+    seed: int = 0
+
+    @classmethod
+    def quick(cls) -> Config:
+        return cls(h64=(1e-12, 1e-1, 23), h32=(1e-7, 1e0, 15), cost_hidden=(4, 16, 64))
+
+
+def _mlp_loss(sizes, in_dim, n, key, dtype):
+    """A deterministic MSE loss of a tanh MLP as a function of its flat parameter vector."""
+    model = layers.mlp(list(sizes), activation=layers.Tanh)
+    k_init, kx, ky = jax.random.split(key, 3)
+    _, params, state = model.init(k_init, (-1, in_dim))
+    x = jax.random.normal(kx, (n, in_dim)).astype(dtype)
+    y = jax.random.normal(ky, (n, sizes[-1])).astype(dtype)
+    # Cast first: `unravel` restores the leaves' dtype, so f computes in `dtype`.
+    flat, unravel = ravel_pytree(jax.tree.map(lambda a: a.astype(dtype), params))
+
+    def loss(w):
+        out, _ = model.apply(unravel(w), state, x)
+        return losses.mse(out, y)
+
+    return loss, flat
+
+
+def _centered_sweep(f, w, hs):
+    """g[h, i] = (f(w + h e_i) − f(w − h e_i)) / ((w_i + h) − (w_i − h)) for every h and i.
+
+    The formula of `jaxnn.gradcheck.numerical_grad`, vmapped over h and i.
+    """
+
+    def one(h, i):
+        up, down = w[i] + h, w[i] - h
+        return (f(w.at[i].set(up)) - f(w.at[i].set(down))) / (up - down)
+
+    idx = jnp.arange(w.shape[0])
+    return jax.jit(jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None)))(hs, idx)
+
+
+def _rel_err(g, ref):
+    return np.linalg.norm(g - ref, axis=-1) / np.linalg.norm(ref)
+
+
+def _slope(h, err, lo, hi):
+    """Least-squares slope of log10 err against log10 h over lo <= h <= hi."""
+    sel = (h >= lo) & (h <= hi) & (err > 0)
+    if sel.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(np.log10(h[sel]), np.log10(err[sel]), 1)[0])
+
+
+def _accuracy(config: Config) -> dict:
+    key = jax.random.key(config.seed)
+    out = {}
+    with jax.enable_x64(True):
+        args = (config.mlp_sizes, config.in_dim, config.num_examples, key)
+        loss64, w64 = _mlp_loss(*args, jnp.float64)
+        ref = np.asarray(jax.grad(loss64)(w64))  # the exact gradient, to float64 round-off
+        for name, dtype, (lo, hi, num) in (
+            ("float64", jnp.float64, config.h64),
+            ("float32", jnp.float32, config.h32),
+        ):
+            hs = np.logspace(np.log10(lo), np.log10(hi), num)
+            f, w = _mlp_loss(*args, dtype)  # same point: float32 init values, exact in float64
+            g = np.asarray(_centered_sweep(f, w, jnp.asarray(hs, dtype)), np.float64)
+            err = _rel_err(g, ref)
+            best = int(np.argmin(err))
+            h_best = float(hs[best])
+            # Three grid points (≥ half a decade) away from the minimum on either side.
+            right = _slope(hs, err, hs[min(best + 3, num - 1)], hi)
+            left = _slope(hs, err, lo, hs[max(best - 3, 0)])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # eps below sqrt(eps_mach)
+                lib = np.asarray(gradcheck.numerical_grad(f, w, eps=h_best), np.float64)
+            out[name] = {
+                "h": hs,
+                "rel_error": err,
+                "h_best": h_best,
+                "min_error": float(err[best]),
+                "slope_right": right,
+                "slope_left": left,
+                "library_vs_sweep": float(np.max(np.abs(lib - g[best])) / np.max(np.abs(g[best]))),
+                "library_rel_error": float(_rel_err(lib, ref)),
+            }
+        # L(w) = w²: exact for every h, round-off only.
+        hs = np.logspace(np.log10(config.h64[0]), np.log10(config.h64[1]), config.h64[2])
+        sq = lambda v: jnp.sum(v**2)  # noqa: E731
+        w_sq = jnp.full((1,), config.w_square, jnp.float64)
+        g = np.asarray(_centered_sweep(sq, w_sq, jnp.asarray(hs)))[:, 0]
+        err = np.abs(g - 2.0 * config.w_square) / (2.0 * config.w_square)
+        out["square"] = {"h": hs, "rel_error": err, "slope": _slope(hs, err, hs[0], hs[-1])}
+    return out
+
+
+def _time(fn, arg, repeats: int) -> float:
+    """Minimum wall time of `fn(arg)` over `repeats` (compiled first; synchronized)."""
+    jax.block_until_ready(fn(arg))
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(arg))
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _cost(config: Config) -> dict:
+    """Seconds per forward pass, per backward pass and per numerical gradient, against P.
+
+    Forward and backward passes are timed inside a compiled `lax.map` over
+    `loop` copies of the weights and divided by `loop` — the regime in which
+    `numerical_grad` runs its 2P evaluations — so the ~10 µs of Python dispatch
+    per call does not dominate the small nets.
+    """
+    rows = []
+    for hidden in config.cost_hidden:
+        loss, w = _mlp_loss(
+            (hidden, 1),
+            config.cost_in_dim,
+            config.cost_batch,
+            jax.random.key(config.seed),
+            jnp.float32,
+        )
+        copies = jnp.broadcast_to(w, (config.loop, *w.shape))
+        fwd = jax.jit(lambda ws, loss=loss: jax.lax.map(loss, ws))
+        bwd = jax.jit(lambda ws, loss=loss: jax.lax.map(jax.grad(loss), ws))
+        num = jax.jit(lambda v, loss=loss: gradcheck.numerical_grad(loss, v, eps=1e-2))
+        rows.append(
+            {
+                "params": int(w.shape[0]),
+                "forward_s": _time(fwd, copies, config.repeats) / config.loop,
+                "backward_s": _time(bwd, copies, config.repeats) / config.loop,
+                "numerical_s": _time(num, w, config.repeats),
+            }
+        )
+    p = np.array([r["params"] for r in rows], np.float64)
+    t = {k: np.array([r[k] for r in rows]) for k in ("forward_s", "backward_s", "numerical_s")}
+    fit = lambda y: float(np.polyfit(np.log10(p), np.log10(y), 1)[0])  # noqa: E731
+    return {
+        "rows": rows,
+        "slope_numerical_per_forward": fit(t["numerical_s"] / t["forward_s"]),
+        "slope_backward_per_forward": fit(t["backward_s"] / t["forward_s"]),
+        "slope_numerical_seconds": fit(t["numerical_s"]),
+        "slope_backward_seconds": fit(t["backward_s"]),
+        "slope_forward_seconds": fit(t["forward_s"]),
+    }
+
+
+def run(config: Config, out_dir) -> dict:
+    checks = Checks()
+    with Timer() as timer:
+        acc = _accuracy(config)
+        for name, (lo, hi) in (
+            ("float64", config.h64_min_range),
+            ("float32", config.h32_min_range),
+        ):
+            a = acc[name]
+            checks.add(
+                f"{name}: best h",
+                a["h_best"],
+                lo <= a["h_best"] <= hi,
+                f"in [{lo:g}, {hi:g}]; relative error there {a['min_error']:.2g}",
+            )
+            checks.add(
+                f"{name}: slopes (right, left)",
+                [a["slope_right"], a["slope_left"]],
+                config.slope_right[0] <= a["slope_right"] <= config.slope_right[1]
+                and config.slope_left[0] <= a["slope_left"] <= config.slope_left[1],
+                f"truncation in {list(config.slope_right)}, round-off in "
+                f"{list(config.slope_left)}: a V",
+            )
+            checks.add(
+                f"{name}: gradcheck.numerical_grad = the sweep at best h",
+                a["library_vs_sweep"],
+                a["library_vs_sweep"] < 1e-3,
+                "max relative difference",
+            )
+        sq = acc["square"]
+        checks.add(
+            "L(w) = w²: no truncation error",
+            [float(sq["rel_error"][-1]), sq["slope"]],
+            sq["rel_error"][-1] < 1e-12 and sq["slope"] < -0.5,
+            "error at the largest h < 1e-12 (exact for quadratics) and it only falls with h",
+        )
+        cost = _cost(config)
+        s_num, s_bwd = cost["slope_numerical_per_forward"], cost["slope_backward_per_forward"]
+        checks.add(
+            "slope of numerical-gradient time (in forward passes) vs P",
+            s_num,
+            config.numeric_slope[0] <= s_num <= config.numeric_slope[1],
+            f"in {list(config.numeric_slope)}: linear in the number of weights",
+        )
+        checks.add(
+            "slope of backward-pass time (in forward passes) vs P",
+            s_bwd,
+            abs(s_bwd) <= config.backward_slope_max,
+            f"|slope| ≤ {config.backward_slope_max}: flat",
+        )
+        numbers = {"accuracy": acc, "cost": cost}
+        folder = experiment_dir(out_dir, NAME)
+        figures = [_plot_accuracy(config, acc, folder), _plot_cost(cost, folder)]
+    return finish(NAME, CLAIM, config, checks, numbers, figures, out_dir, timer.seconds)
+
+
+def _plot_accuracy(config, acc, folder) -> str:
+    fig, ax = plotting.new_figure(size=(7.0, 5.0))
+    for name, c in (("float64", "C0"), ("float32", "C3")):
+        a = acc[name]
+        ax.loglog(a["h"], a["rel_error"], "o-", ms=3, color=c, label=f"tanh MLP, {name}")
+        ax.plot([a["h_best"]], [a["min_error"]], "*", ms=14, color=c)
+    sq = acc["square"]
+    ax.loglog(
+        sq["h"],
+        np.maximum(sq["rel_error"], 1e-17),
+        "s--",
+        ms=3,
+        color="gray",
+        label="L(w) = w², float64 (exact: no V)",
+    )
+    h = np.asarray(acc["float64"]["h"])
+    ax.loglog(h, 1e-2 * h**2 / h[-1] ** 2, ":", color="k", lw=0.8, label="∝ h² (truncation)")
+    ax.loglog(h, 1e-16 / h * h[0] * 1e4, "-.", color="k", lw=0.8, label="∝ 1/h (round-off)")
+    ax.set_ylim(1e-17, 10)
+    ax.set_xlabel("step h")
+    ax.set_ylabel("relative error vs float64 jax.grad")
+    ax.set_title("centered differences: truncation vs round-off")
+    ax.legend(fontsize=8)
+    name = "error_vs_h.png"
+    plotting.save(fig, folder / name)
+    return name
+
+
+def _plot_cost(cost, folder) -> str:
+    fig, axes = plotting.new_figure(ncols=2, size=(6.0, 4.5))
+    ax1, ax2 = axes.flat
+    rows = cost["rows"]
+    p = [r["params"] for r in rows]
+    for k, label in (
+        ("numerical_s", "numerical (gradcheck)"),
+        ("backward_s", "jax.grad"),
+        ("forward_s", "forward pass"),
+    ):
+        ax1.loglog(p, [r[k] for r in rows], "o-", label=label)
+    ax1.set_xlabel("number of weights P")
+    ax1.set_ylabel("seconds (min over repeats)")
+    ax1.set_title("wall time")
+    ax1.legend()
+    ax2.loglog(
+        p,
+        [r["numerical_s"] / r["forward_s"] for r in rows],
+        "o-",
+        label=f"numerical: slope {cost['slope_numerical_per_forward']:.2f}",
+    )
+    ax2.loglog(
+        p,
+        [r["backward_s"] / r["forward_s"] for r in rows],
+        "s-",
+        label=f"backward: slope {cost['slope_backward_per_forward']:.2f}",
+    )
+    ax2.loglog(p, [2 * x for x in p], ":", color="gray", label="2P")
+    ax2.set_xlabel("number of weights P")
+    ax2.set_ylabel("cost in forward passes")
+    ax2.set_title("numerical gradient ∝ P, backward pass ∝ 1")
+    ax2.legend()
+    name = "cost_vs_weights.png"
+    plotting.save(fig, folder / name)
+    return name

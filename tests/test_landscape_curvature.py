@@ -1,0 +1,169 @@
+"""Hessian-vector products, top eigenvalues (Lanczos, power), Hutchinson trace and SLQ."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from jaxnn import landscape as L
+
+
+def _mlp_problem(seed=0):
+    """A 3-5-2 tanh MLP with squared error: 32 parameters, an indefinite Hessian."""
+    k = jax.random.split(jax.random.key(seed), 6)
+    params = {
+        "l1": {"w": jax.random.normal(k[0], (3, 5)), "b": 0.1 * jax.random.normal(k[1], (5,))},
+        "l2": {"w": jax.random.normal(k[2], (5, 2)), "b": jnp.zeros(2)},
+    }
+    x, y = jax.random.normal(k[3], (20, 3)), jax.random.normal(k[4], (20, 2))
+
+    def loss_fn(p):
+        h = jnp.tanh(x @ p["l1"]["w"] + p["l1"]["b"][None, :])
+        return jnp.mean((h @ p["l2"]["w"] + p["l2"]["b"][None, :] - y) ** 2)
+
+    flat, unravel = ravel_pytree(params)
+    hess = np.asarray(jax.hessian(lambda w: loss_fn(unravel(w)))(flat))
+    return loss_fn, params, hess
+
+
+@pytest.fixture
+def problem(x64):
+    return _mlp_problem()
+
+
+def _flat(tree):
+    return np.asarray(ravel_pytree(tree)[0])
+
+
+def test_hvp_equals_dense_hessian_times_v(problem):
+    loss_fn, params, hess = problem
+    v = jax.tree.map(lambda p: jnp.cos(jnp.arange(p.size, dtype=p.dtype)).reshape(p.shape), params)
+    hv = L.hvp(loss_fn, params, v)
+    assert jax.tree.structure(hv) == jax.tree.structure(params)
+    np.testing.assert_allclose(_flat(hv), hess @ _flat(v), rtol=1e-12, atol=1e-12)
+
+
+def test_lanczos_top3_match_eigvalsh(problem):
+    loss_fn, params, hess = problem
+    want = np.linalg.eigvalsh(hess)[::-1][:3]
+    res = L.hessian_top_eigenvalues(
+        loss_fn, params, jax.random.key(1), k=3, tol=1e-10, return_eigenvectors=True
+    )
+    rel = np.abs(np.asarray(res.eigenvalues) - want) / np.abs(want)
+    assert np.all(rel <= 1e-6), rel
+    assert np.all(np.diff(np.asarray(res.eigenvalues)) <= 0)  # descending
+    vecs = np.stack([_flat(jax.tree.map(lambda a, i=i: a[i], res.eigenvectors)) for i in range(3)])
+    np.testing.assert_allclose(vecs @ vecs.T, np.eye(3), atol=1e-10)
+    np.testing.assert_allclose(vecs @ hess, want[:, None] * vecs, atol=1e-8)
+    assert int(res.num_matvecs) <= 32 and np.all(np.asarray(res.residuals) <= 1e-8)
+
+
+def test_power_iteration_with_deflation_finds_largest_magnitude(problem):
+    loss_fn, params, hess = problem
+    ev = np.linalg.eigvalsh(hess)
+    top = L.hessian_top_eigenvalues(
+        loss_fn, params, jax.random.key(2), k=1, method="power", tol=1e-13, num_iters=5000
+    )
+    assert abs(float(top.eigenvalues[0]) - ev[-1]) <= 1e-6 * abs(ev[-1])
+    # this Hessian is indefinite: power iteration returns the 3 largest in magnitude
+    by_magnitude = np.sort(ev[np.argsort(-np.abs(ev))[:3]])[::-1]
+    assert by_magnitude[-1] < 0
+    res = L.hessian_top_eigenvalues(
+        loss_fn, params, jax.random.key(2), k=3, method="power", tol=1e-13, num_iters=5000
+    )
+    np.testing.assert_allclose(res.eigenvalues, by_magnitude, rtol=1e-6)
+
+
+def test_lanczos_repeated_eigenvalues_via_restart(x64):
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(6, 6)))
+    a = q @ np.diag([5.0, 5.0, 3.0, 1.0, 1.0, 0.5]) @ q.T
+    loss_fn = lambda p: 0.5 * p["x"] @ (jnp.asarray(a) @ p["x"])
+    params = {"x": jnp.ones(6)}
+    res = L.hessian_top_eigenvalues(loss_fn, params, jax.random.key(0), k=3, tol=0.0)
+    np.testing.assert_allclose(res.eigenvalues, [5.0, 5.0, 3.0], rtol=1e-10)
+
+
+def test_lanczos_float32():
+    loss_fn, params, hess = _mlp_problem()  # float32 Hessian, eigenvalues in float64
+    hess = hess.astype(np.float64)
+    res = L.hessian_top_eigenvalues(loss_fn, params, jax.random.key(3), k=2)
+    assert res.eigenvalues.dtype == jnp.float32
+    np.testing.assert_allclose(res.eigenvalues, np.linalg.eigvalsh(hess)[::-1][:2], rtol=1e-4)
+
+
+def test_hutchinson_trace_within_three_standard_errors(problem):
+    loss_fn, params, hess = problem
+    est, se = L.hessian_trace(loss_fn, params, jax.random.key(4), num_samples=300)
+    assert 0 < float(se) < 2.0
+    assert abs(float(est) - np.trace(hess)) <= 3 * float(se), (est, se, np.trace(hess))
+
+
+def test_slq_weights_moments_and_exactness(problem):
+    loss_fn, params, hess = problem
+    n, ev = hess.shape[0], np.linalg.eigvalsh(hess)
+    spec = L.hessian_spectrum(loss_fn, params, jax.random.key(5), order=8, num_runs=40)
+    nodes, weights = np.asarray(spec.nodes), np.asarray(spec.weights)
+    assert nodes.shape == weights.shape == (40, 8)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-12)
+    assert nodes.min() >= ev[0] - 1e-9 and nodes.max() <= ev[-1] + 1e-9  # Ritz values interlace
+    first = np.sum(weights * nodes, axis=1)  # per run v^T H v, unbiased for tr(H) / n
+    se = first.std(ddof=1) / np.sqrt(first.size)
+    assert abs(first.mean() - np.trace(hess) / n) <= 3 * se
+    full = L.hessian_spectrum(loss_fn, params, jax.random.key(6), order=n, num_runs=2)
+    np.testing.assert_allclose(np.sort(full.nodes, axis=1), np.stack([ev, ev]), atol=1e-9)
+    grid = np.linspace(ev[0] - 1, ev[-1] + 1, 2001)
+    sigma = 0.05
+    density = np.asarray(L.spectral_density(spec.nodes, spec.weights, grid, sigma))
+    gauss = np.exp(-0.5 * ((grid[:, None, None] - nodes[None]) / sigma) ** 2)
+    want = np.mean(np.sum(gauss * weights[None], axis=2), axis=1) / (sigma * np.sqrt(2 * np.pi))
+    np.testing.assert_allclose(density, want, rtol=1e-6, atol=1e-12)  # the grid holds the mass
+    np.testing.assert_allclose(np.trapezoid(density, grid), 1.0, atol=1e-9)
+
+
+def test_curvature_bad_input():
+    loss_fn, params, _ = _mlp_problem()
+    key = jax.random.key(0)
+    cases = [
+        (ValueError, "v must have the same tree", lambda: L.hvp(loss_fn, params, params["l1"])),
+        (
+            ValueError,
+            "method must be",
+            lambda: L.hessian_top_eigenvalues(loss_fn, params, key, method="arnoldi"),
+        ),
+        (
+            ValueError,
+            "k=40 eigenvalues",
+            lambda: L.hessian_top_eigenvalues(loss_fn, params, key, k=40),
+        ),
+        (
+            ValueError,
+            "k must be a positive int",
+            lambda: L.hessian_top_eigenvalues(loss_fn, params, key, k=0),
+        ),
+        (
+            ValueError,
+            "must return a scalar",
+            lambda: L.hessian_trace(lambda p: p["l1"]["b"], params, key),
+        ),
+        (
+            ValueError,
+            "num_samples must be",
+            lambda: L.hessian_trace(loss_fn, params, key, num_samples=0),
+        ),
+        (
+            ValueError,
+            "order=33 exceeds",
+            lambda: L.hessian_spectrum(loss_fn, params, key, order=33),
+        ),
+        (
+            ValueError,
+            "one shape",
+            lambda: L.spectral_density(
+                jnp.ones((2, 3)), jnp.ones((2, 4)), jnp.linspace(0, 1, 5), 0.1
+            ),
+        ),
+    ]
+    for exc, match, call in cases:
+        with pytest.raises(exc, match=match):
+            call()
