@@ -145,7 +145,9 @@ def tune_lr(
     """
     grid = np.asarray(grid, np.float64)
     if grid.ndim != 1 or grid.size == 0:
-        raise ValueError(f"The grid must be a non-empty 1-D array of rates, got shape {grid.shape}.")
+        raise ValueError(
+            f"The grid must be a non-empty 1-D array of rates, got shape {grid.shape}."
+        )
     out = sweep(make_curve, grid)
     curves, aux = out if has_aux else (out, None)
     curves = np.asarray(curves)

@@ -53,7 +53,7 @@ CLAIM = (
 class Config:
     num_points: int = 512  # training examples
     true_w: float = 2.0  # y = true_w · x + true_b + noise
-    true_b: float = -1.0
+    true_b: float = -1.0  # (intercept of the true line)
     x_mean: float = 1.0  # x ~ N(x_mean, 1): a non-zero mean tilts the contours
     noise: float = 0.5  # standard deviation of the label noise
     start: tuple[float, float] = (-1.0, 2.5)  # (w, b) where every run starts
@@ -70,7 +70,10 @@ class Config:
         return cls(num_steps=500, seeds=(0,))
 
 
-_LABELS = {512: "full batch", 32: "mini-batch (32)", 1: "single example"}
+def _label(config: Config, batch_size: int) -> str:
+    if batch_size == config.num_points:
+        return "full batch"
+    return "single example" if batch_size == 1 else f"mini-batch ({batch_size})"
 
 
 def _dataset(config: Config):
@@ -144,7 +147,7 @@ def run(config: Config, out_dir) -> dict:
         dist = {bs: max(r["distance_to_ls"] for r in rs) for bs, rs in runs.items()}
         checks.add(
             "largest distance to the least-squares solution",
-            {_LABELS.get(bs, str(bs)): d for bs, d in dist.items()},
+            {_label(config, bs): d for bs, d in dist.items()},
             all(d < config.radius for d in dist.values()),
             f"every run ends within {config.radius:g} of (w, b) = ({w_ls[0]:.3f}, {w_ls[1]:.3f})",
         )
@@ -153,14 +156,14 @@ def run(config: Config, out_dir) -> dict:
         ordered = max(tort[full]) < min(tort[mini]) and max(tort[mini]) < min(tort[single])
         checks.add(
             "roughness = path length / displacement",
-            {_LABELS.get(bs, str(bs)): t for bs, t in tort.items()},
+            {_label(config, bs): t for bs, t in tort.items()},
             ordered,
             "single example > mini-batch > full batch, for every seed",
         )
         numbers = {
             "least_squares": w_ls,
             "runs": {
-                _LABELS.get(bs, str(bs)): [{k: v for k, v in r.items() if k != "path"} for r in rs]
+                _label(config, bs): [{k: v for k, v in r.items() if k != "path"} for r in rs]
                 for bs, rs in runs.items()
             },
         }
@@ -193,7 +196,7 @@ def _plot(config, x, y, w_ls, runs, folder) -> str:
     colors = {config.batch_sizes[0]: "C0", config.batch_sizes[1]: "C2", config.batch_sizes[2]: "C3"}
     for bsz, rs in runs.items():
         r = rs[0]
-        label = f"{_LABELS.get(bsz, str(bsz))} (roughness {r['tortuosity']:.2f})"
+        label = f"{_label(config, bsz)} (roughness {r['tortuosity']:.2f})"
         plotting.trajectory(ax1, r["path"], label=label, color=colors[bsz], marker="")
         plotting.trajectory(ax2, r["path"], label=label, color=colors[bsz], marker="")
     ax1.set_title(f"{config.num_steps} steps from {config.start}")

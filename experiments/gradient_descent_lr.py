@@ -52,8 +52,8 @@ class Config:
     eta_small: float = 0.01  # the too-small learning rate whose steps are counted
     eta_near_critical: float = 0.95  # a learning rate just below the critical η = 1
     sweep_low: float = 1e-2  # log grid of η for the steps-to-tol curve (the "good" η is its pick)
-    sweep_high: float = 1.2
-    sweep_num: int = 100
+    sweep_high: float = 1.2  # (high end of that grid: above the critical η = 1)
+    sweep_num: int = 100  # (points of that grid)
     curvatures: tuple[float, float] = (10.0, 1.0)  # Hessian diagonal of the 2-D quadratic
     fractions_2d: tuple[float, ...] = (0.25, 0.5, 0.9, 0.99, 1.01, 1.1, 1.5)  # η / (2/L) in 2-D
     w0_2d: tuple[float, float] = (1.0, 1.0)  # start of the 2-D runs
@@ -241,22 +241,27 @@ def _plot_1d(config, etas, ws, losses, grid, grid_steps, named, measured, folder
 
 
 def _plot_2d(config, etas_2d, traj, critical, folder) -> str:
-    fig, ax = plotting.new_figure(size=(6.5, 5.0))
+    shown = [f for f in (0.5, 0.9, 1.1) if f in config.fractions_2d]
+    fig, axes = plotting.new_figure(ncols=len(shown), size=(4.6, 4.2))
     xs = np.linspace(-2, 2, 101)
     ys = np.linspace(-1.5, 1.5, 81)
     a, b = config.curvatures
     z = 0.5 * (a * xs[None, :] ** 2 + b * ys[:, None] ** 2)
-    ax.contour(xs, ys, z, levels=np.geomspace(0.01, 20, 12), cmap="Greys", linewidths=0.6)
-    for i, f in enumerate(config.fractions_2d):
-        if f in (0.5, 0.99, 1.01):
-            pts = traj[i, :40]
-            ax.plot(pts[:, 0], pts[:, 1], ".-", ms=3, lw=0.8, label=f"η = {f:g}·2/L")
-    ax.set_xlim(-2, 2)
-    ax.set_ylim(-1.5, 1.5)
-    ax.set_xlabel("w₁ (curvature 10)")
-    ax.set_ylabel("w₂ (curvature 1)")
-    ax.set_title(f"2-D quadratic: critical η = 2/L = {critical:g} (first 40 steps)")
-    ax.legend(fontsize=8)
+    steps = 25
+    for ax, f in zip(np.ravel(axes), shown, strict=True):
+        i = config.fractions_2d.index(f)
+        plotting.contour(
+            ax, xs, ys, z, levels=np.geomspace(0.01, 20, 12), cmap="Greys", colorbar=False
+        )
+        color = "C2" if f < 1 else "C3"
+        plotting.trajectory(ax, traj[i, : steps + 1], label=f"η = {f:g}·2/L", color=color)
+        ax.set_xlim(-2, 2)
+        ax.set_ylim(-1.5, 1.5)
+        ax.set_xlabel("w₁ (curvature 10)")
+        ax.set_ylabel("w₂ (curvature 1)")
+        verdict = "converges" if f < 1 else "diverges"
+        ax.set_title(f"η = {etas_2d[i]:.3g} = {f:g}·2/L: {verdict}")
+    fig.suptitle(f"L(w) = ½(10 w₁² + w₂²): critical η = 2/L = {critical:g} (first {steps} steps)")
     name = "lr_2d.png"
     plotting.save(fig, folder / name)
     return name

@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
-from jaxnn import data, initializers, layers, optim, plotting, train
+from jaxnn import data, initializers, layers, losses, optim, plotting, train
 
 NAME = "initialization"
 CLAIM = (
@@ -115,26 +115,48 @@ def _schemes(config: Config) -> dict:
         f"N(0, {config.small_std:g}²) + ReLU": (small, layers.Relu, "vanish"),
         f"N(0, {config.large_std:g}²) + ReLU": (large, layers.Relu, "explode"),
         f"N(0, {config.small_std:g}²) + tanh": (small, layers.Tanh, "shown"),
-        f"N(0, {config.large_std:g}²) + tanh": (large, layers.Tanh, "shown"),
+        f"N(0, {config.large_std:g}²) + tanh (saturated)": (large, layers.Tanh, "shown"),
     }
 
 
-def _activation_stds(config: Config, w_init, act, x) -> np.ndarray:
-    """(num_seeds, depth) std of the post-activations of each layer, one row per init seed."""
-    stack = [layers.Dense(config.width, w_init=w_init), act] * config.depth
-    model = layers.serial(*stack)
+def _std(h: jax.Array) -> jax.Array:
+    """Standard deviation of all entries, computed on `h / max|h|` so that it neither
+    overflows (exploding signals ~1e20) nor underflows (vanishing ones ~1e-20) in float32."""
+    m = jnp.max(jnp.abs(h))
+    m = jnp.where(m > 0, m, 1.0)
+    return jnp.std(h / m) * m
 
-    def stds(key):
-        _, params, state = model.init(key, x.shape)
+
+def _forward_stds(act, depth: int, width: int):
+    """Jitted `(stacked params, x) -> (num_seeds, depth)` post-activation stds, layer by layer.
+
+    The Dense initializer only matters at init, so one program serves every scheme
+    with the same activation.
+    """
+    stack = [layers.Dense(width), act] * depth
+
+    def stds(params, x):
         h, out = x, []
-        for layer, p, s in zip(stack, params, state):  # layer by layer, to see inside
-            h, _ = layer.apply(p, s, h)
+        for layer, p in zip(stack, params):  # layer by layer, to see inside
+            h, _ = layer.apply(p, (), h)
             if layer is act:
-                out.append(jnp.std(h))
+                out.append(_std(h))
         return jnp.stack(out)
 
-    keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
-    return np.asarray(jax.jit(jax.vmap(stds))(keys), np.float64)
+    return jax.jit(jax.vmap(stds, (0, None)))
+
+
+def _activation_stds(config: Config, w_init, act, forward, x) -> np.ndarray:
+    """(num_seeds, depth) std of the post-activations of each layer, one row per init seed."""
+    model = layers.serial(*[layers.Dense(config.width, w_init=w_init), act] * config.depth)
+    # Initialized eagerly: compiling a vmapped init of 20 truncated-normal draws takes
+    # longer than drawing them one by one.
+    seeds = []
+    for s in range(config.num_seeds):
+        _, params, _ = model.init(jax.random.fold_in(jax.random.key(config.seed), s), x.shape)
+        seeds.append(params)
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *seeds)
+    return np.asarray(forward(stacked, x), np.float64)
 
 
 def _meanfield_tanh(q1: float, depth: int) -> np.ndarray:
@@ -152,8 +174,11 @@ def _meanfield_tanh(q1: float, depth: int) -> np.ndarray:
 def _depth_part(config: Config, ds, checks: Checks) -> dict:
     x = jnp.asarray(ds.x_train[: config.num_inputs])
     ratios, stds = {}, {}
+    forwards = {}
     for name, (w_init, act, role) in _schemes(config).items():
-        s = _activation_stds(config, w_init, act, x)
+        if id(act) not in forwards:
+            forwards[id(act)] = _forward_stds(act, config.depth, config.width)
+        s = _activation_stds(config, w_init, act, forwards[id(act)], x)
         stds[name] = s
         ratios[name] = r = s[:, -1] / s[:, 0]  # per seed
         lo, hi = config.band
@@ -241,21 +266,25 @@ def _symmetry_part(config: Config, ds, checks: Checks) -> dict:
             batch_size=config.batch_size,
             model_state=state,
         )
-        return final.params, hist["loss"]
+        logits, _ = model.apply(final.params, state, xy[0])
+        return final.params, hist["loss"], losses.accuracy(logits, xy[1])
 
     # One compiled program: vmap over the initializations, and inside over the learning rates.
-    trained, curves = jax.jit(jax.vmap(jax.vmap(one, (None, 0)), (0, None)))(
-        stacked, jnp.asarray(grid, jnp.float32)
+    trained, curves, accuracy = jax.tree.map(
+        np.asarray,
+        jax.jit(jax.vmap(jax.vmap(one, (None, 0)), (0, None)))(
+            stacked, jnp.asarray(grid, jnp.float32)
+        ),
     )
-    curves = np.asarray(curves, np.float64)
+    curves = curves.astype(np.float64)
     results = {}
     for i, name in enumerate(inits):
-        spreads, accs, scale = [], [], []
+        spreads, scale = [], []
         for g in range(len(grid)):
-            p = jax.tree.map(lambda a, i=i, g=g: np.asarray(a[i, g]), trained)
+            p = jax.tree.map(lambda a, i=i, g=g: a[i, g], trained)
             spreads.append(_unit_spread(p))
             scale.append(max(float(np.max(np.abs(leaf))) for leaf in jax.tree.leaves(p)))
-            accs.append(train.evaluate(model, p, state, *xy)["accuracy"])
+        accs = accuracy[i]
         results[name] = {
             "spread": np.asarray(spreads),  # (lr, hidden layer)
             "max_abs_weight": np.asarray(scale),
@@ -309,25 +338,31 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot_depth(config: Config, depth: dict, folder) -> str:
-    fig, ax = plotting.new_figure(size=(7.5, 4.8))
+    fig, (ax1, ax2) = plotting.new_figure(ncols=2, size=(5.5, 4.6))
     layer_ids = np.arange(1, config.depth + 1)
-    for i, (name, s) in enumerate(depth["stds"].items()):
-        rel = s / s[:, :1]
-        ls = "-" if "N(0" not in name else "--"
-        ax.plot(layer_ids, rel[0], ls, color=f"C{i}", marker=".", label=name)
-        for row in rel[1:]:
-            ax.plot(layer_ids, row, ls, color=f"C{i}", alpha=0.3)
     mf = depth["meanfield_xavier_tanh"]
-    ax.plot(layer_ids, mf / mf[0], "k:", label="mean field, Xavier + tanh")
     lo, hi = config.band
-    ax.axhspan(lo, hi, color="green", alpha=0.1, label=f"[{lo:g}, {hi:g}]× band")
-    ax.axhline(config.vanish_below, color="gray", lw=0.6)
-    ax.axhline(config.explode_above, color="gray", lw=0.6)
-    ax.set_yscale("log")
-    ax.set_xlabel("layer")
-    ax.set_ylabel("std of activations / std at layer 1")
-    ax.set_title(f"forward signal through {config.depth} layers of width {config.width}")
-    ax.legend(fontsize=7, ncol=2)
+    for ax, zoom in ((ax1, False), (ax2, True)):
+        for i, (name, s) in enumerate(depth["stds"].items()):
+            rel = s / s[:, :1]
+            if zoom and not np.all((rel > 0.05) & (rel < 20)):
+                continue
+            ls = "--" if "N(0" in name else "-"
+            ax.plot(layer_ids, rel[0], ls, color=f"C{i}", marker=".", label=name)
+            for row in rel[1:]:
+                ax.plot(layer_ids, row, ls, color=f"C{i}", alpha=0.3)
+        ax.plot(layer_ids, mf / mf[0], "k:", label="mean field, Xavier + tanh")
+        ax.axhspan(lo, hi, color="green", alpha=0.1, label=f"[{lo:g}, {hi:g}]× band")
+        ax.set_xlabel("layer")
+        ax.set_ylabel("std of activations / std at layer 1")
+    ax1.axhline(config.vanish_below, color="gray", lw=0.6)
+    ax1.axhline(config.explode_above, color="gray", lw=0.6)
+    ax1.set_yscale("log")
+    ax1.set_title(f"signal through {config.depth} layers of width {config.width}")
+    ax1.legend(fontsize=7, ncol=2)
+    ax2.set_ylim(0, 2.2)
+    ax2.set_title("zoom: the inits that keep the signal (all seeds)")
+    ax2.legend(fontsize=7)
     name = "activation_std.png"
     plotting.save(fig, folder / name)
     return name
@@ -361,8 +396,8 @@ def _plot_symmetry(config: Config, sym: dict, folder) -> str:
     ax3.set_ylim(0, 1)
     ax3.set_ylabel("train accuracy")
     ax2.set_title("symmetric inits: units stay copies")
-    ax2.legend(loc="upper left", fontsize=8)
-    ax3.legend(loc="upper center", fontsize=8)
+    handles = ax2.get_legend_handles_labels()[0] + ax3.get_legend_handles_labels()[0]
+    ax2.legend(handles=handles, loc="upper left", fontsize=8)
     name = "symmetry.png"
     plotting.save(fig, folder / name)
     return name

@@ -55,11 +55,11 @@ class Config:
     frequency: float = 3.0  # target y = sin(frequency * x)
     num_steps: int = 3000  # full-batch Adam steps
     lr_low: float = 1e-3  # learning-rate log grid (tuned per model)
-    lr_high: float = 1e-1
-    lr_num: int = 7
+    lr_high: float = 1e-1  # (high end of the learning-rate grid)
+    lr_num: int = 7  # (points of the learning-rate grid)
     num_seeds: int = 5  # initializations per learning rate
     min_improvement: float = 10.0  # required ratio MSE(linear) / MSE(ReLU)
-    seed: int = 0
+    seed: int = 0  # key of the initializations and of the collapse check
 
     @classmethod
     def quick(cls) -> Config:
@@ -180,13 +180,13 @@ def _plot(config, xs, y, line, fits, folder) -> str:
         xs,
         fits["linear"]["prediction"],
         "C0--",
-        label=f"Dense–Dense (MSE {fits['linear']['mse']:.3g})",
+        label=f"Dense–Dense (median MSE {fits['linear']['mse']:.3g})",
     )
     ax1.plot(
         xs,
         fits["relu"]["prediction"],
         "C3",
-        label=f"Dense–ReLU–Dense (MSE {fits['relu']['mse']:.2g})",
+        label=f"Dense–ReLU–Dense (median MSE {fits['relu']['mse']:.2g})",
     )
     ax1.set_xlabel("x")
     ax1.set_title(f"width {config.hidden}: without a non-linearity the stack is a line")

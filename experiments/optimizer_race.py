@@ -4,7 +4,7 @@ Command::
 
     python -m experiments run optimizer_race [--quick]
 
-Runtime: ~8 s quick, ~10 s full (2-core CPU, compilation included).
+Runtime: ~3 s quick, ~3 s full (CPU time, 2-core CPU, compilation and imports included).
 
 Expected result. On the ravine f(x) = ½(x² + κ y²) with κ = 300
 (`jaxnn.objectives.ravine`, start (−2, 1)), each optimizer runs at its own
@@ -74,7 +74,7 @@ class Config:
 
 
 def _race(obj, config: Config, name: str):
-    """Tune `name`'s learning rate by steps-to-tol; return (tuning, trajectory, losses) at the pick."""
+    """Tune `name`'s rate by steps-to-tol; return (tuning, trajectory, losses) at the pick."""
     make = _OPTIMIZERS[name]
 
     def curve(lr):

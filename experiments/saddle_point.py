@@ -4,7 +4,7 @@ Command::
 
     python -m experiments run saddle_point [--quick]
 
-Runtime: ~3 s quick, ~4 s full (2-core CPU, compilation included).
+Runtime: ~3 s quick, ~3 s full (CPU time, 2-core CPU, compilation and imports included).
 
 Expected result. f(x, y) = x² − y² + y⁴/4 (`jaxnn.objectives.saddle`) has
 a saddle at the origin (f = 0, Hessian diag(2, −2)) and minima f = −1 at
@@ -77,21 +77,22 @@ def run(config: Config, out_dir) -> dict:
             return hist["loss"], hist["params"], hist["grad_norm"]
 
         def noisy(key):
-            opt = optim.noisy_sgd(config.lr, eta=config.noise_eta, gamma=config.noise_gamma,
-                                  key=key)
+            opt = optim.noisy_sgd(
+                config.lr, eta=config.noise_eta, gamma=config.noise_gamma, key=key
+            )
             _, hist = train.optimize(obj.fn, opt, start, T)
             return hist["loss"], hist["params"]
 
-        gd_loss, gd_traj, gd_grad = (np.asarray(a) for a in jax.jit(jax.vmap(plain))(
-            jnp.stack([start, obj.x0])))
+        gd_loss, gd_traj, gd_grad = (
+            np.asarray(a) for a in jax.jit(jax.vmap(plain))(jnp.stack([start, obj.x0]))
+        )
         keys = jax.random.split(jax.random.key(0), config.seeds)
         nz_loss, nz_traj = (np.asarray(a) for a in jax.jit(jax.vmap(noisy))(keys))
 
         on_plateau = float(np.max(np.abs(gd_loss[0, T // 10 :])))
         checks.add(
             "gradient descent from the stable manifold: max |f| after 10 % of the run",
-            {"max |f|": on_plateau, "final |∇f|": float(gd_grad[0, -1]),
-             "final x": gd_traj[0, -1]},
+            {"max |f|": on_plateau, "final |∇f|": float(gd_grad[0, -1]), "final x": gd_traj[0, -1]},
             on_plateau < 1e-3 and _escape_step(gd_loss[:1], config.escape_level)[0] < 0,
             f"start {config.start}: never escapes (f stays > {config.escape_level:g}); the "
             "iterate converges to the saddle",
@@ -99,10 +100,13 @@ def run(config: Config, out_dir) -> dict:
         lingers = int(_escape_step(gd_loss[1:], config.escape_level)[0])
         escape = _escape_step(nz_loss, config.escape_level)
         final = nz_traj[:, -1]
-        dist = np.min(np.linalg.norm(final[:, None, :] - np.asarray(obj.argmin)[None], axis=-1),
-                      axis=1)
-        reached = (escape >= 0) & (np.abs(nz_loss[:, -1] - obj.min_value) < config.min_tol) & (
-            dist < config.dist_tol
+        dist = np.min(
+            np.linalg.norm(final[:, None, :] - np.asarray(obj.argmin)[None], axis=-1), axis=1
+        )
+        reached = (
+            (escape >= 0)
+            & (np.abs(nz_loss[:, -1] - obj.min_value) < config.min_tol)
+            & (dist < config.dist_tol)
         )
         diverged = [diagnostics.first_nonfinite(c) for c in nz_loss]
         checks.add(
@@ -114,18 +118,23 @@ def run(config: Config, out_dir) -> dict:
             f"{config.min_fraction:.0%}",
         )
         numbers = {
-            "gd_from_stable_manifold": {"max_abs_f_after_10pct": on_plateau,
-                                        "final_grad_norm": gd_grad[0, -1],
-                                        "final_x": gd_traj[0, -1]},
+            "gd_from_stable_manifold": {
+                "max_abs_f_after_10pct": on_plateau,
+                "final_grad_norm": gd_grad[0, -1],
+                "final_x": gd_traj[0, -1],
+            },
             "gd_from_library_start": {"start": obj.x0, "escape_step": lingers},
             "noisy_escape_step": escape,
             "noisy_escape_step_median": float(np.median(escape[escape >= 0]))
-            if (escape >= 0).any() else None,
+            if (escape >= 0).any()
+            else None,
             "noisy_final_loss": nz_loss[:, -1],
             "noisy_final_distance_to_minimum": dist,
             "fraction_reached": float(reached.mean()),
-            "minimum_chosen": {"y>0": int((final[:, 1] > 0).sum()),
-                               "y<0": int((final[:, 1] < 0).sum())},
+            "minimum_chosen": {
+                "y>0": int((final[:, 1] > 0).sum()),
+                "y<0": int((final[:, 1] < 0).sum()),
+            },
         }
         folder = experiment_dir(out_dir, NAME)
         figures = [_plot(config, obj, gd_loss, gd_traj, nz_loss, nz_traj, lingers, folder)]
@@ -141,13 +150,17 @@ def _plot(config, obj, gd_loss, gd_traj, nz_loss, nz_traj, lingers, folder) -> s
     plotting.contour(ax1, xs, ys, z, levels=np.linspace(-1, 2, 16), cmap="Greys", colorbar=False)
     shown = min(10, nz_traj.shape[0])
     for s in range(shown):
-        ax1.plot(nz_traj[s, :, 0], nz_traj[s, :, 1], color="C1", lw=0.8, alpha=0.7,
-                 label="noisy GD (annealed noise)" if s == 0 else None)
-    plotting.trajectory(ax1, gd_traj[0], label=f"GD from {config.start}", color="C0",
-                        marker=".")
+        ax1.plot(
+            nz_traj[s, :, 0],
+            nz_traj[s, :, 1],
+            color="C1",
+            lw=0.8,
+            alpha=0.7,
+            label="noisy GD (annealed noise)" if s == 0 else None,
+        )
+    plotting.trajectory(ax1, gd_traj[0], label=f"GD from {config.start}", color="C0", marker=".")
     x0 = ", ".join(f"{v:g}" for v in np.asarray(obj.x0, np.float64).round(4))
-    plotting.trajectory(ax1, gd_traj[1], label=f"GD from ({x0})",
-                        color="C2", marker="")
+    plotting.trajectory(ax1, gd_traj[1], label=f"GD from ({x0})", color="C2", marker="")
     ax1.plot([0], [0], "kx", ms=10)
     ax1.plot(*np.asarray(obj.argmin).T, "k*", ms=10)
     ax1.set_xlabel("x")
@@ -156,11 +169,16 @@ def _plot(config, obj, gd_loss, gd_traj, nz_loss, nz_traj, lingers, folder) -> s
     ax1.legend(fontsize=7, loc="lower left")
     t = np.arange(config.num_steps + 1)
     for s in range(shown):
-        ax2.plot(t, nz_loss[s], color="C1", lw=0.8, alpha=0.7,
-                 label=f"noisy GD, {shown} seeds" if s == 0 else None)
+        ax2.plot(
+            t,
+            nz_loss[s],
+            color="C1",
+            lw=0.8,
+            alpha=0.7,
+            label=f"noisy GD, {shown} seeds" if s == 0 else None,
+        )
     ax2.plot(t, gd_loss[0], color="C0", lw=2, label=f"GD from {config.start}: stuck at f = 0")
-    ax2.plot(t, gd_loss[1], color="C2", lw=1.5,
-             label=f"GD from ({x0}): escapes at step {lingers}")
+    ax2.plot(t, gd_loss[1], color="C2", lw=1.5, label=f"GD from ({x0}): escapes at step {lingers}")
     ax2.axhline(obj.min_value, color="gray", ls=":", label="minimum f = −1")
     ax2.set_xscale("symlog", linthresh=10)
     ax2.set_xlim(0, config.num_steps)

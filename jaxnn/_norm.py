@@ -19,7 +19,7 @@ Conventions (the numerics of `flax.linen`, checked against it in the tests):
 import jax.numpy as jnp
 from jax import lax
 
-from jaxnn.layers import Layer, _broadcast, _check_float, _check_tree, _known
+from jaxnn._layer_base import Layer, _broadcast, _check_float, _check_tree, _known
 
 __all__ = ["BatchNorm", "LayerNorm", "RMSNorm"]
 
@@ -39,7 +39,11 @@ def _norm_init(name, with_bias=True, with_state=False):
     def init(key, input_shape):
         shape = _known(name, input_shape, [-1], "the number of features (last dimension)")
         c = shape[-1]
-        params = {"scale": jnp.ones((c,)), "bias": jnp.zeros((c,))} if with_bias else {"scale": jnp.ones((c,))}
+        params = (
+            {"scale": jnp.ones((c,)), "bias": jnp.zeros((c,))}
+            if with_bias
+            else {"scale": jnp.ones((c,))}
+        )
         state = {"mean": jnp.zeros((c,)), "var": jnp.ones((c,))} if with_state else ()
         return shape, params, state
 

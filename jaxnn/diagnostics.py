@@ -182,9 +182,7 @@ def initial_loss_check(
     """
     logits = jnp.asarray(logits)
     if logits.ndim != 2 or logits.shape[-1] != num_classes:
-        raise ValueError(
-            f"Expected logits of shape (n, {num_classes}), got shape {logits.shape}."
-        )
+        raise ValueError(f"Expected logits of shape (n, {num_classes}), got shape {logits.shape}.")
     log_p = jax.nn.log_softmax(logits, axis=-1)
     if labels is None:
         value = float(-jnp.mean(log_p))

@@ -9,9 +9,16 @@ The protocol. A layer is `Layer(init, apply)`, a NamedTuple of two pure function
   (unknown); `output_shape` carries it through unchanged.
 * `params` are the trainable variables, a pytree; `state` the non-trainable
   ones (BatchNorm running statistics). Layers without them use `()`.
-* `key` is only needed by layers that draw (Dropout) and only when
+* `key` is only needed by layers that draw (Dropout), and only when
   `train=True`; `train` switches Dropout and BatchNorm between their training
   and evaluation behaviour and is ignored by every other layer.
+
+Layers. Parameter-free instances (no parentheses, as in stax): `Relu`,
+`Sigmoid`, `Tanh`, `Gelu` (exact erf form), `Softmax` (last axis), `Flatten`,
+`Identity`. Constructors: `Dense`, `Conv`, `MaxPool`, `AvgPool`, `LeakyRelu`,
+`Dropout`, and `BatchNorm`, `LayerNorm`, `RMSNorm` (in `jaxnn/_norm.py`, whose
+docstring states their numerical conventions: flax's). Combinators: `serial`,
+`residual`, and the convenience `mlp`.
 
 Conventions.
 
@@ -21,13 +28,13 @@ Conventions.
 * `padding="SAME"` gives `ceil(d / stride)` outputs per spatial dimension,
   `"VALID"` gives `(d - k) // stride + 1` (as `lax.conv_general_dilated`).
 * AvgPool divides by the full window size, padding included (flax's and
-  PyTorch's default `count_include_pad=True`).
+  PyTorch's default, `count_include_pad=True`).
 * Default initialization: He normal kernels, zero biases.
-* Shape, dtype and parameter-tree errors are raised in Python, at trace time,
-  before anything is compiled: a Dense or Conv applied to the wrong number of
-  features, an integer input to a layer that computes in floating point,
-  Dropout with `train=True` and no key, and parameters that do not match the
-  layer (wrong shapes, wrong keys, a `serial` tuple of the wrong length).
+* Errors are raised in Python while tracing, before anything is compiled: a
+  Dense or Conv applied to the wrong number of features, an integer input to a
+  layer that computes in floating point, Dropout with `train=True` and no key,
+  and parameters that do not match the layer (wrong shapes or keys, a `serial`
+  tuple of the wrong length).
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -36,15 +43,14 @@ Example:
     >>> out_shape, params, state = model.init(jax.random.key(0), (-1, 784))
     >>> out_shape
     (-1, 10)
-    >>> x = jnp.ones((8, 784))
-    >>> y, state = model.apply(params, state, x, key=jax.random.key(1), train=True)
+    >>> x, key = jnp.ones((8, 784)), jax.random.key(1)
+    >>> y, state = model.apply(params, state, x, key=key, train=True)
     >>> y.shape
     (8, 10)
 """
 
 import math
-from collections.abc import Callable, Mapping
-from typing import NamedTuple
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -52,6 +58,20 @@ import numpy as np
 from jax import lax
 
 from jaxnn import activations, initializers
+from jaxnn._layer_base import (
+    _LAYOUTS,
+    Layer,
+    _broadcast,
+    _check_empty,
+    _check_float,
+    _check_rank,
+    _check_tree,
+    _known,
+    _ntuple,
+    _padding,
+    _window_init,
+)
+from jaxnn._norm import BatchNorm, LayerNorm, RMSNorm  # kept apart for size
 
 __all__ = [
     "AvgPool",
@@ -76,111 +96,10 @@ __all__ = [
     "serial",
 ]
 
-
-class Layer(NamedTuple):
-    """A layer: `init(key, input_shape) -> (output_shape, params, state)` and
-    `apply(params, state, x, *, key=None, train=False) -> (y, new_state)`."""
-
-    init: Callable
-    apply: Callable
+Layer.__module__ = __name__  # defined in jaxnn._layer_base; public here
 
 
-# --------------------------------------------------------------------------- checks
-
-
-def _fmt(tree):
-    """The tree with each leaf replaced by its shape, for error messages."""
-    return repr(jax.tree_util.tree_map(lambda v: getattr(v, "shape", type(v).__name__), tree))
-
-
-def _fmt_expected(expected):
-    """`{"w": (None, 3)}` -> `"{'w': (?, 3)}"` (None: any size)."""
-    shapes = (f"{k!r}: ({', '.join('?' if d is None else str(d) for d in v)}{',' * (len(v) == 1)})" for k, v in expected.items())
-    return "{" + ", ".join(shapes) + "}"
-
-
-def _check_float(name, x):
-    """Returns `x` as an array, raising a TypeError unless it is floating point."""
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(
-            f"{name} needs a floating-point input, but got dtype {x.dtype} with shape "
-            f"{x.shape}; cast it first, e.g. x.astype(jnp.float32)."
-        )
-    return x
-
-
-def _check_tree(name, tree, expected, what="params"):
-    """Checks that `tree` is a dict with exactly the keys and shapes of `expected`."""
-    ok = isinstance(tree, Mapping) and set(tree) == set(expected)
-    for k, shape in expected.items() if ok else ():
-        got = jnp.shape(tree[k])
-        ok = ok and len(got) == len(shape) and all(e in (None, g) for e, g in zip(shape, got))
-    if not ok:
-        raise ValueError(
-            f"{name} got {what} that do not match the layer: expected {_fmt_expected(expected)}, got "
-            f"{_fmt(tree)}. Pass the {what} returned by this layer's init."
-        )
-
-
-def _check_empty(name, tree, what="params"):
-    if jax.tree_util.tree_leaves(tree):
-        raise ValueError(
-            f"{name} has no {what}, so it expects (), but got {_fmt(tree)}; the {what} "
-            f"of a model are probably out of order."
-        )
-
-
-def _known(name, input_shape, dims, what):
-    """Checks that `input_shape[d]` is a positive int for every `d` in `dims`."""
-    shape = tuple(int(d) for d in input_shape)
-    if any(shape[d] <= 0 for d in dims):
-        raise ValueError(f"{name}.init needs {what} to be known, but got input_shape {shape}.")
-    return shape
-
-
-def _broadcast(v, ndim):
-    """Reshapes a per-feature vector `(C,)` to `(1, ..., 1, C)` (no implicit rank promotion)."""
-    return v.reshape((1,) * (ndim - 1) + v.shape)
-
-
-def _ntuple(value, n, what):
-    value = (value,) * n if isinstance(value, int) else tuple(value)
-    if len(value) != n:
-        raise ValueError(f"Expected {n} {what} (one per spatial dimension), got {value}.")
-    return value
-
-
-def _padding(padding):
-    if not isinstance(padding, str) or padding.upper() not in ("SAME", "VALID"):
-        raise ValueError(f'padding must be "SAME" or "VALID", got {padding!r}.')
-    return padding.upper()
-
-
-def _spatial_out(name, shape, window, strides, padding):
-    """Output shape of a channels-last convolution/pooling with the given window."""
-    out = []
-    for d, k, s in zip(shape[1:-1], window, strides):
-        if d == -1:
-            out.append(-1)
-        elif padding == "SAME":
-            out.append(-(-d // s))
-        elif d < k:
-            raise ValueError(f"{name} with VALID padding needs each spatial size >= {window}, but got input_shape {shape}.")
-        else:
-            out.append((d - k) // s + 1)
-    return (shape[0], *out)
-
-
-def _check_rank(name, x, n, layout):
-    if x.ndim != n + 2:
-        raise ValueError(f"{name} is {n}-D and expects inputs of shape {layout} (channels last), but got an input of shape {x.shape}.")
-
-
-_LAYOUTS = {1: "(batch, length, channels)", 2: "(batch, height, width, channels)", 3: "(batch, depth, height, width, channels)"}
-
-
-# ----------------------------------------------------------------- stateless layers
+# ------------------------------------------------------------------ stateless layers
 
 
 def _elementwise(name, fn, float_only=True):
@@ -210,13 +129,13 @@ def LeakyRelu(alpha=0.01):
         alpha: slope for negative inputs.
 
     Returns:
-        A stateless, parameter-free `Layer`.
+        A parameter-free `Layer`.
     """
     return _elementwise(f"LeakyRelu(alpha={alpha})", lambda x: activations.leaky_relu(x, alpha))
 
 
 def _flatten_init(key, input_shape):
-    shape = _known("Flatten", input_shape, range(1, len(input_shape)), "every non-batch dimension")
+    shape = _known("Flatten", input_shape, range(1, len(input_shape)), "every non-batch size")
     return (shape[0], math.prod(shape[1:])), (), ()
 
 
@@ -241,10 +160,10 @@ def Dropout(rate):
             traced scalar).
 
     Returns:
-        A parameter-free `Layer`; `apply` needs `key` when `train=True`.
+        A parameter-free `Layer`; its `apply` needs `key` when `train=True`.
     """
     name = f"Dropout(rate={rate})"
-    if isinstance(rate, int | float) and not 0 <= rate <= 1:
+    if isinstance(rate, numbers.Real) and not 0 <= rate <= 1:
         raise ValueError(f"{name}: rate is the probability of dropping and must be in [0, 1].")
 
     def init(key, input_shape):
@@ -260,20 +179,20 @@ def Dropout(rate):
                 f"{name} draws a random mask when train=True and needs a PRNG key: call "
                 f"apply(params, state, x, key=jax.random.key(...), train=True)."
             )
-        keep = 1.0 - jnp.asarray(rate, x.dtype)
+        keep = 1 - jnp.asarray(rate, x.dtype)
         mask = jax.random.bernoulli(key, keep, x.shape)
-        return jnp.where(mask, x / jnp.where(keep > 0, keep, 1.0), 0.0).astype(x.dtype), state
+        return jnp.where(mask, x / jnp.where(keep > 0, keep, 1), 0).astype(x.dtype), state
 
     return Layer(init, apply)
 
 
-# ------------------------------------------------------------- layers with params
+# ---------------------------------------------------------------- layers with params
 
 
 def Dense(out_dim, w_init=initializers.he_normal(), b_init=initializers.zeros):
     """Fully connected layer acting on the last axis.
 
-    Math: `y = x @ w + b`, `w: (in, out_dim)`, `b: (out_dim,)`; `x: (..., in)`.
+    Math: `y = x @ w + b`, `w: (in, out_dim)`, `b: (out_dim,)`, `x: (..., in)`.
 
     Args:
         out_dim: number of output features.
@@ -314,10 +233,10 @@ def Conv(
     w_init=initializers.he_normal(),
     b_init=initializers.zeros,
 ):
-    """Channels-last convolution (cross-correlation), 1-D, 2-D or 3-D.
+    """Channels-last convolution (cross-correlation, as `lax.conv_general_dilated`).
 
-    Math (2-D): `y[n, i, j, o] = b[o] + sum_{u, v, c} x[n, s*i + u, s*j + v, c] * w[u, v, c, o]`
-    on the (padded) input, via `lax.conv_general_dilated`.
+    Math (2-D, stride s, on the padded input):
+    `y[n, i, j, o] = b[o] + sum_{u, v, c} x[n, s*i + u, s*j + v, c] * w[u, v, c, o]`.
 
     Args:
         out_channels: number of output channels.
@@ -325,13 +244,13 @@ def Conv(
             a 2-tuple for 2-D (`x: (N, H, W, C)`, kernel `HWIO`), a 3-tuple for 3-D.
         strides: int or tuple, one per spatial dimension.
         padding: `"SAME"` or `"VALID"`.
-        w_init: kernel initializer (default He normal; fan_in = prod(kernel_size) * C).
+        w_init: kernel initializer (default He normal, fan_in = prod(kernel_size) * C).
         b_init: bias initializer (default zeros).
 
     Returns:
         A `Layer` with params `{"w": (*kernel_size, C, out_channels), "b": (out_channels,)}`.
     """
-    ks = _ntuple(kernel_size, 1, "kernel sizes") if isinstance(kernel_size, int) else tuple(kernel_size)
+    ks = (kernel_size,) if isinstance(kernel_size, int) else tuple(kernel_size)
     n = len(ks)
     if n not in _LAYOUTS:
         raise ValueError(f"Conv supports 1-, 2- and 3-D kernels, got kernel_size={kernel_size}.")
@@ -341,22 +260,21 @@ def Conv(
     dimension_numbers = (f"N{spec}C", f"{spec}IO", f"N{spec}C")
 
     def init(key, input_shape):
-        if len(input_shape) != n + 2:
-            raise ValueError(f"{name} expects an input_shape {_LAYOUTS[n]}, got {tuple(input_shape)}.")
-        shape = _known(name, input_shape, [-1], "the number of input channels (last dimension)")
+        out_shape = _window_init(name, input_shape, ks, strides, padding, out_channels)
         kw, kb = jax.random.split(key)
-        params = {"w": w_init(kw, (*ks, shape[-1], out_channels)), "b": b_init(kb, (out_channels,))}
-        return (*_spatial_out(name, shape, ks, strides, padding), out_channels), params, ()
+        in_channels = int(input_shape[-1])
+        w = w_init(kw, (*ks, in_channels, out_channels))
+        return out_shape, {"w": w, "b": b_init(kb, (out_channels,))}, ()
 
     def apply(params, state, x, *, key=None, train=False):
         x = _check_float(name, x)
         _check_tree(name, params, {"w": (*ks, None, out_channels), "b": (out_channels,)})
         w, b = params["w"], params["b"]
-        _check_rank(name, x, n, _LAYOUTS[n])
+        _check_rank(name, x, n)
         if x.shape[-1] != w.shape[-2]:
             raise ValueError(
-                f"{name} expects inputs with {w.shape[-2]} channels on the last axis (its kernel "
-                f"is {w.shape}), but got an input of shape {x.shape}."
+                f"{name} expects inputs with {w.shape[-2]} channels on the last axis (its "
+                f"kernel is {w.shape}), but got an input of shape {x.shape}."
             )
         y = lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=dimension_numbers)
         return y + _broadcast(b, y.ndim), state
@@ -367,25 +285,24 @@ def Conv(
 def _pool(kind, window, strides, padding):
     win = (window,) if isinstance(window, int) else tuple(window)
     n = len(win)
+    if n not in _LAYOUTS:
+        raise ValueError(f"{kind} supports 1-, 2- and 3-D windows, got window={window}.")
     strides, padding = _ntuple(win if strides is None else strides, n, "strides"), _padding(padding)
     name = f"{kind}(window={win}, strides={strides}, padding={padding!r})"
 
     def init(key, input_shape):
-        if len(input_shape) != n + 2:
-            raise ValueError(f"{name} expects an input_shape {_LAYOUTS.get(n)}, got {tuple(input_shape)}.")
-        shape = tuple(int(d) for d in input_shape)
-        return (*_spatial_out(name, shape, win, strides, padding), shape[-1]), (), ()
+        return _window_init(name, input_shape, win, strides, padding), (), ()
 
     def apply(params, state, x, *, key=None, train=False):
         _check_empty(name, params)
         x = _check_float(name, x) if kind == "AvgPool" else jnp.asarray(x)
-        _check_rank(name, x, n, _LAYOUTS.get(n))
+        _check_rank(name, x, n)
         dims, steps = (1, *win, 1), (1, *strides, 1)
         if kind == "AvgPool":
             y = lax.reduce_window(x, np.array(0, x.dtype), lax.add, dims, steps, padding)
             return y / math.prod(win), state
-        lowest = -jnp.inf if jnp.issubdtype(x.dtype, jnp.floating) else jnp.iinfo(x.dtype).min
-        # A concrete (numpy) init keeps the max monoid recognizable, so it is differentiable.
+        lowest = -np.inf if jnp.issubdtype(x.dtype, jnp.floating) else jnp.iinfo(x.dtype).min
+        # A concrete (numpy) identity lets JAX recognize the max monoid and differentiate it.
         return lax.reduce_window(x, np.array(lowest, x.dtype), lax.max, dims, steps, padding), state
 
     return Layer(init, apply)
@@ -400,7 +317,7 @@ def MaxPool(window, strides=None, padding="VALID"):
         padding: `"VALID"` (default) or `"SAME"` (pads with `-inf`).
 
     Returns:
-        A stateless, parameter-free `Layer`.
+        A parameter-free `Layer` (integer inputs are allowed).
     """
     return _pool("MaxPool", window, strides, padding)
 
@@ -408,23 +325,23 @@ def MaxPool(window, strides=None, padding="VALID"):
 def AvgPool(window, strides=None, padding="VALID"):
     """Channels-last average pooling: `sum(window) / prod(window)`, per channel.
 
-    With `"SAME"` padding the padded zeros count in the average (flax's
-    `count_include_pad=True`). Arguments as `MaxPool`; needs a float input.
+    With `"SAME"` padding the padded zeros count in the average (flax's and
+    PyTorch's default). Arguments as `MaxPool`.
 
     Returns:
-        A stateless, parameter-free `Layer`.
+        A parameter-free `Layer` (floating-point inputs only).
     """
     return _pool("AvgPool", window, strides, padding)
 
 
-# ---------------------------------------------------------------------- combinators
+# ----------------------------------------------------------------------- combinators
 
 
 def serial(*layers):
     """Composes layers in sequence: `serial(f, g)(x) = g(f(x))`.
 
-    Params and state are tuples with one entry per layer; `init` and `apply`
-    split `key` into one key per layer (in `apply`, only when a key is given).
+    Params and state are tuples with one entry per layer. `init` splits `key`
+    into one key per layer; so does `apply` when it is given a key.
 
     Args:
         *layers: `Layer`s.
@@ -437,7 +354,7 @@ def serial(*layers):
 
     def init(key, input_shape):
         shape, params, states = tuple(input_shape), [], []
-        for layer, k in zip(layers, jax.random.split(key, n) if n else []):
+        for layer, k in zip(layers, jax.random.split(key, n) if n else [], strict=True):
             shape, p, s = layer.init(k, shape)
             params.append(p)
             states.append(s)
@@ -446,11 +363,14 @@ def serial(*layers):
     def apply(params, state, x, *, key=None, train=False):
         for tree, what in ((params, "params"), (state, "state")):
             if not isinstance(tree, tuple | list) or len(tree) != n:
-                got = f"a {type(tree).__name__} of length {len(tree)}" if isinstance(tree, tuple | list) else repr(type(tree))
-                raise ValueError(f"{name} expects {what} with one entry per layer (a tuple of length {n}), but got {got}.")
+                size = f" of length {len(tree)}" if isinstance(tree, tuple | list) else ""
+                raise ValueError(
+                    f"{name} expects {what} with one entry per layer (a tuple of length {n}), "
+                    f"but got a {type(tree).__name__}{size}."
+                )
         keys = jax.random.split(key, n) if key is not None and n else [None] * n
         new_state = []
-        for layer, p, s, k in zip(layers, params, state, keys):
+        for layer, p, s, k in zip(layers, params, state, keys, strict=True):
             x, s = layer.apply(p, s, x, key=k, train=train)
             new_state.append(s)
         return x, tuple(new_state)
@@ -468,23 +388,23 @@ def residual(layer):
         A `Layer` with the params and state of `layer`.
     """
 
-    def _error(a, b):
+    def error(a, b):
         return ValueError(
-            f"residual(layer) computes x + layer(x), so the inner layer must keep the shape of "
-            f"its input, but it maps {a} to {b}."
+            f"residual(layer) computes x + layer(x), so the inner layer must keep the shape "
+            f"of its input, but it maps {a} to {b}."
         )
 
     def init(key, input_shape):
         out_shape, params, state = layer.init(key, input_shape)
         if tuple(out_shape) != tuple(input_shape):
-            raise _error(tuple(input_shape), tuple(out_shape))
+            raise error(tuple(input_shape), tuple(out_shape))
         return tuple(out_shape), params, state
 
     def apply(params, state, x, *, key=None, train=False):
         x = jnp.asarray(x)
         y, state = layer.apply(params, state, x, key=key, train=train)
         if y.shape != x.shape:
-            raise _error(x.shape, y.shape)
+            raise error(x.shape, y.shape)
         return x + y, state
 
     return Layer(init, apply)
@@ -508,8 +428,3 @@ def mlp(sizes, activation=Relu, w_init=initializers.he_normal(), b_init=initiali
     for i, size in enumerate(sizes):
         stack += [Dense(size, w_init, b_init)] + ([activation] if i < len(sizes) - 1 else [])
     return serial(*stack)
-
-
-# The normalization layers live in jaxnn/_norm.py to keep this file short; they use
-# Layer and the checks above, so they are imported once those are defined.
-from jaxnn._norm import BatchNorm, LayerNorm, RMSNorm  # noqa: E402

@@ -211,24 +211,9 @@ def cliff(height: float = 10.0, steepness: float = 50.0, position: float = 1.0) 
     return Objective(fn, _vec(2.0, 1.0), _vec(0.0, 0.0), min_value, "cliff")
 
 
-def quadratic_deep(key: jax.Array) -> Objective:
-    r"""DeepOBS's 100-D quadratic with a deep-learning-like Hessian spectrum.
-
-    :math:`f(\theta) = \tfrac12 \theta^\top H \theta` with
-    :math:`H = Q\,\mathrm{diag}(\lambda)\,Q^\top`: 90 eigenvalues drawn from
-    U(0, 1) and 10 from U(30, 60), and :math:`Q` a Haar-random rotation (QR of
-    a standard Gaussian matrix, columns sign-corrected by
-    :math:`\mathrm{sign}(\mathrm{diag}\,R)`). Start :math:`\theta_0 = \mathbf 1`
-    as DeepOBS; minimum 0 at 0.
-
-    Differences from DeepOBS (`quadratic_deep`): DeepOBS fixes the spectrum
-    and rotation with numpy seed 42 (we draw them from `key`, and build the
-    rotation by QR rather than Diaconis--Shahshahani; both are Haar) and its
-    loss is stochastic, :math:`\tfrac12 (\theta - x)^\top H (\theta - x)`
-    averaged over a minibatch of data :math:`x \sim N(0, 0.6^2 I)`. Its
-    expectation is our :math:`f(\theta) + 0.18\,\mathrm{tr}(H)`; we keep the
-    deterministic part (same gradient in expectation, same Hessian).
-    """
+@jax.jit
+def _deep_hessian(key: jax.Array) -> jax.Array:
+    """`Q diag(lambda) Q^T` for `quadratic_deep` (one compiled call, not a dozen eager ops)."""
     k_low, k_high, k_rot = jax.random.split(key, 3)
     dtype = jnp.result_type(float)
     eigenvalues = jnp.concatenate(
@@ -240,9 +225,32 @@ def quadratic_deep(key: jax.Array) -> Objective:
     q, r = jnp.linalg.qr(jax.random.normal(k_rot, (100, 100), dtype))
     q = q * jnp.sign(jnp.diag(r))[None, :]
     H = (q * eigenvalues[None, :]) @ q.T
-    H = 0.5 * (H + H.T)
+    return 0.5 * (H + H.T)
+
+
+def quadratic_deep(key: jax.Array) -> Objective:
+    r"""DeepOBS's 100-D quadratic with a deep-learning-like Hessian spectrum.
+
+    :math:`f(\theta) = \tfrac12 \theta^\top H \theta` with
+    :math:`H = Q\,\mathrm{diag}(\lambda)\,Q^\top`: 90 eigenvalues drawn from
+    U(0, 1) and 10 from U(30, 60), and :math:`Q` a Haar-random orthogonal
+    matrix (QR of a standard Gaussian matrix, columns sign-corrected by
+    :math:`\mathrm{sign}(\mathrm{diag}\,R)`). Start :math:`\theta_0 = \mathbf 1`
+    as DeepOBS; minimum 0 at 0.
+
+    Differences from DeepOBS (`quadratic_deep`): DeepOBS fixes the spectrum
+    and rotation with numpy seed 42 (we draw them from `key`, and build the
+    rotation by QR rather than Diaconis--Shahshahani; both are Haar
+    distributed, on O(100) here and SO(100) there) and its
+    loss is stochastic, :math:`\tfrac12 (\theta - x)^\top H (\theta - x)`
+    averaged over a minibatch of data :math:`x \sim N(0, 0.6^2 I)`. Its
+    expectation is our :math:`f(\theta) + 0.18\,\mathrm{tr}(H)`; we keep the
+    deterministic part (same gradient in expectation, same Hessian).
+    """
+    H = _deep_hessian(key)
 
     def fn(theta):
         return 0.5 * theta @ (H @ theta)
 
+    dtype = H.dtype
     return Objective(fn, jnp.ones((100,), dtype), jnp.zeros((100,), dtype), 0.0, "quadratic_deep")

@@ -87,17 +87,18 @@ class FitResult(NamedTuple):
     Attributes:
       params: the final parameters -- or, when `patience` is set, those of the
         epoch with the lowest validation loss; or, when training diverged, the
-        last finite parameters (from before the step that produced the
-        non-finite loss).
+        last finite parameters (from before the step that went non-finite).
       model_state: the model state that goes with `params`.
       opt_state: the optimizer state that goes with `params`.
-      history: dict of lists: `"loss"` and `"grad_norm"` per step (including
-        the non-finite entry of a diverged step, which is the last one),
+      history: dict of lists: `"loss"` and `"grad_norm"` per step (a diverged
+        run ends with the entry of the step that went non-finite),
         `"epoch_loss"` (mean training loss per completed epoch), `"val_loss"`
-        and `"val_accuracy"` per epoch (empty without validation data).
-      diverged: True when a non-finite loss or gradient stopped training.
+        and `"val_accuracy"` per completed epoch (empty without validation data).
+      diverged: True when a non-finite loss, gradient or update stopped training.
       message: one sentence saying how training ended.
       stopped_early: True when early stopping ended training.
+      diverged_step: index (0-based, in steps of this `fit` call) of the step
+        that went non-finite, or None.
     """
 
     params: PyTree
@@ -107,15 +108,7 @@ class FitResult(NamedTuple):
     diverged: bool
     message: str
     stopped_early: bool
-
-    @property
-    def diverged_step(self) -> int | None:
-        """Index (0-based, counted in steps of this `fit` call) of the step whose
-        loss or gradient was non-finite, or None if training did not diverge."""
-        if not self.diverged:
-            return None
-        bad = ~(np.isfinite(self.history["loss"]) & np.isfinite(self.history["grad_norm"]))
-        return int(np.argmax(bad))
+    diverged_step: int | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -202,19 +195,30 @@ def init_train_state(
     )
 
 
-def _raw_step(loss_fn: LossFn, optimizer: Any) -> Callable:
-    """The un-jitted step shared by `make_train_step`, `fit` and `train_scan`."""
+def _step_and_grads(loss_fn: LossFn, optimizer: Any) -> Callable:
+    """Un-jitted `(state, batch) -> (new_state, metrics, grads)`: the one update rule."""
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-    def step(state: TrainState, batch: Batch) -> tuple[TrainState, dict]:
+    def step(state: TrainState, batch: Batch) -> tuple[TrainState, dict, PyTree]:
         key, subkey = jax.random.split(state.key)
         (loss, model_state), grads = grad_fn(state.params, state.model_state, batch, subkey)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = apply_updates(state.params, updates)
         new_state = TrainState(params, model_state, opt_state, state.step + 1, key)
-        return new_state, {"loss": loss, "grad_norm": global_norm(grads)}
+        return new_state, {"loss": loss, "grad_norm": global_norm(grads)}, grads
 
     return step
+
+
+def _raw_step(loss_fn: LossFn, optimizer: Any) -> Callable:
+    """The un-jitted step shared by `make_train_step` and `train_scan`."""
+    step = _step_and_grads(loss_fn, optimizer)
+
+    def raw(state: TrainState, batch: Batch) -> tuple[TrainState, dict]:
+        new_state, metrics, _ = step(state, batch)
+        return new_state, metrics
+
+    return raw
 
 
 def make_train_step(loss_fn: LossFn, optimizer: Any, *, jit: bool = True) -> Callable:
@@ -335,9 +339,7 @@ def _check_xy(x: Any, y: Any) -> int:
 
 def _check_arrays(data: tuple) -> int:
     if not isinstance(data, (tuple, list)) or not data:
-        raise TypeError(
-            f"`data` must be a non-empty tuple of arrays, got {type(data).__name__}."
-        )
+        raise TypeError(f"`data` must be a non-empty tuple of arrays, got {type(data).__name__}.")
     shapes = [np.shape(a) for a in data]
     if any(len(s) == 0 for s in shapes) or len({s[0] for s in shapes}) != 1:
         raise ValueError(
@@ -367,7 +369,8 @@ def _split_data(data: Any) -> tuple[Any, Any]:
         return data[0], data[1]
     raise TypeError(
         "`data` must be a jaxnn.data.Dataset or a tuple (x, y); "
-        f"got {type(data).__name__}" + (f" of length {len(data)}" if hasattr(data, "__len__") else "")
+        f"got {type(data).__name__}"
+        + (f" of length {len(data)}" if hasattr(data, "__len__") else "")
         + "."
     )
 
@@ -378,21 +381,30 @@ def _split_data(data: Any) -> tuple[Any, Any]:
 
 
 def _make_guarded_step(loss_fn: LossFn, optimizer: Any) -> Callable:
-    """Jitted step that discards an update whose loss or gradient is non-finite.
+    """Jitted step that discards a step whose loss, gradient or new parameters
+    are non-finite (any NaN/inf entry; a gradient norm that overflows while
+    every entry is finite does not count).
 
-    `ok` is sticky: once False, no later update is applied either, so the
-    returned state is exactly the one from before the first bad step.
+    Returns `(state, ok, step_ok, metrics)`. `ok` is sticky: once False, no
+    later update is applied either, so the returned state is exactly the one
+    from before the first bad step.
     """
-    raw = _raw_step(loss_fn, optimizer)
+    raw = _step_and_grads(loss_fn, optimizer)
 
     @jax.jit
     def step(state, ok, batch):
-        new_state, metrics = raw(state, batch)
-        finite = ok & jnp.isfinite(metrics["loss"]) & jnp.isfinite(metrics["grad_norm"])
-        state = jax.lax.cond(finite, lambda: new_state, lambda: state)
-        return state, finite, metrics
+        new_state, metrics, grads = raw(state, batch)
+        step_ok = jnp.isfinite(metrics["loss"]) & _all_finite(grads) & _all_finite(new_state.params)
+        keep = ok & step_ok
+        state = jax.lax.cond(keep, lambda: new_state, lambda: state)
+        return state, keep, step_ok, metrics
 
     return step
+
+
+def _all_finite(tree: PyTree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
 def _show_progress(progress: bool | None) -> bool:
@@ -433,12 +445,13 @@ def fit(
 
     Safeguards:
 
-    * **Divergence.** A step whose loss or gradient norm is NaN/inf is
-      discarded (its update is never applied) and training stops:
-      `diverged=True`, `message` names the step, `FitResult.diverged_step` is
-      its index, and `params` are the last finite parameters. The flag is
-      checked on the host every 100 steps and at each epoch end; steps run in
-      between are no-ops.
+    * **Divergence.** A step whose loss, gradient norm or updated parameters
+      are NaN/inf is discarded (its update is never applied) and training
+      stops: `diverged=True`, `diverged_step` is the step's index, `message`
+      names it, and `params` are the last finite parameters. The check runs
+      inside the compiled step (no host sync per step); the host reads the flag
+      every 100 steps and at each epoch end, and steps run in between are
+      no-ops.
     * **Early stopping.** With `patience=p` (requires `val_data`), training
       stops after `p` consecutive epochs without a strictly lower validation
       loss, and the returned params/model_state/opt_state are **restored from
@@ -469,6 +482,8 @@ def fit(
     x, y = _split_data(data)
     n = _check_xy(x, y)
     batch_size = _check_batch_size(batch_size, n)
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"`epochs` must be a non-negative Python int, got {epochs!r}.")
     if patience is not None and val_data is None:
         raise ValueError("`patience` (early stopping) needs `val_data` to monitor; pass both.")
     if patience is not None and int(patience) < 1:
@@ -491,7 +506,8 @@ def fit(
     }
     best = (np.inf, -1, state)  # (val loss, epoch, state)
     bad_epochs = 0
-    diverged = stopped_early = False
+    stopped_early = False
+    diverged_step = None
     message = ""
 
     from tqdm.auto import tqdm
@@ -506,27 +522,34 @@ def fit(
                 shuffle=True,
                 drop_remainder=True,
             )
-            losses, norms = [], []
+            losses, norms, oks = [], [], []
             for i, batch in enumerate(batches):
-                state, ok, metrics = step_fn(state, ok, batch)
+                state, ok, step_ok, metrics = step_fn(state, ok, batch)
                 losses.append(metrics["loss"])
                 norms.append(metrics["grad_norm"])
+                oks.append(step_ok)
                 bar.update(1)
                 if (i + 1) % _CHECK_EVERY == 0 and not bool(ok):
                     break
-            losses_np = np.asarray(jax.device_get(jnp.stack(losses)), dtype=np.float64)
-            norms_np = np.asarray(jax.device_get(jnp.stack(norms)), dtype=np.float64)
+            losses_np, norms_np, oks_np = (
+                np.asarray(jax.device_get(jnp.stack(v))) for v in (losses, norms, oks)
+            )
+            losses_np, norms_np = losses_np.astype(np.float64), norms_np.astype(np.float64)
             if not bool(ok):
-                bad = ~(np.isfinite(losses_np) & np.isfinite(norms_np))
-                first = int(np.argmax(bad))
+                first = int(np.argmin(oks_np))
                 history["loss"].extend(losses_np[: first + 1].tolist())
                 history["grad_norm"].extend(norms_np[: first + 1].tolist())
-                global_step = len(history["loss"]) - 1
-                diverged = True
+                diverged_step = len(history["loss"]) - 1
+                what = (
+                    f"the loss was {losses_np[first]:.6g} and the gradient norm "
+                    f"{norms_np[first]:.6g}"
+                    if not (np.isfinite(losses_np[first]) and np.isfinite(norms_np[first]))
+                    else "the update made the parameters non-finite (or a gradient entry was)"
+                )
                 message = (
-                    f"Training diverged at step {global_step} (epoch {epoch}, batch {first}): "
-                    f"the loss was {losses_np[first]} and the gradient norm {norms_np[first]}; "
-                    "stopped and returned the last finite parameters, from before that step."
+                    f"Training diverged at step {diverged_step} (epoch {epoch}, batch {first}): "
+                    f"{what}; stopped and returned the last finite parameters, from before "
+                    "that step."
                 )
                 break
             history["loss"].extend(losses_np.tolist())
@@ -544,7 +567,9 @@ def fit(
                 )
                 history["val_loss"].append(metrics["loss"])
                 history["val_accuracy"].append(metrics["accuracy"])
-                postfix.update(val_loss=f"{metrics['loss']:.4g}", val_acc=f"{metrics['accuracy']:.3f}")
+                postfix.update(
+                    val_loss=f"{metrics['loss']:.4g}", val_acc=f"{metrics['accuracy']:.3f}"
+                )
                 if metrics["loss"] < best[0]:
                     best = (metrics["loss"], epoch, state)
                     bad_epochs = 0
@@ -562,6 +587,7 @@ def fit(
     finally:
         bar.close()
 
+    diverged = diverged_step is not None
     if patience is not None and not diverged and best[1] >= 0:
         if not stopped_early:
             message = (
@@ -579,6 +605,7 @@ def fit(
         diverged=diverged,
         message=message,
         stopped_early=stopped_early,
+        diverged_step=diverged_step,
     )
 
 

@@ -107,7 +107,7 @@ def test_softmax_temperature_is_traceable_and_vmappable():
     x = jnp.asarray(X[:5])
     temps = jnp.array([0.5, 1.0, 4.0])
     batched = jax.vmap(lambda t: A.softmax(x, temperature=t))(temps)
-    for row, t in zip(batched, [0.5, 1.0, 4.0]):
+    for row, t in zip(batched, [0.5, 1.0, 4.0], strict=True):
         chex.assert_trees_all_close(row, jax.nn.softmax(x / t), atol=1e-6)
     # Low temperature tends to argmax, high to uniform.
     assert A.softmax(x, temperature=1e-3)[-1] == pytest.approx(1.0)

@@ -85,6 +85,7 @@ def test_same_key_same_direction_raw_and_typed_keys_and_dtypes():
 
 
 def test_flax_dense_params():
+    import flax
     import flax.linen as nn
 
     variables = nn.Dense(3).init(jax.random.key(0), jnp.ones((1, 5)))
@@ -93,6 +94,10 @@ def test_flax_dense_params():
     kernel, pk = d["params"]["kernel"], variables["params"]["kernel"]
     np.testing.assert_allclose(_filter_norms(kernel), _filter_norms(pk), rtol=1e-5)
     assert np.all(np.asarray(d["params"]["bias"]) == 0)
+    frozen = flax.core.freeze(variables)
+    fd = L.random_direction(jax.random.key(1), frozen)
+    assert isinstance(fd, flax.core.FrozenDict)
+    np.testing.assert_array_equal(fd["params"]["kernel"], kernel)
 
 
 def test_direction_bad_input():

@@ -123,6 +123,12 @@ def test_grid_is_one_program_not_per_point_python():
     big = {"w": jax.ShapeDtypeStruct((1000, 1000), jnp.float32)}
     assert L.default_chunk_size(big, 10201) == 67
     assert L.default_chunk_size(p, 10201) == 10201
+    # activations count too: 4 MiB per evaluation -> at most 64 points per chunk
+    wide = lambda q: jnp.sum(jnp.tanh(jnp.ones((1024, 1024)) * q["l2"]["b"][0]))
+    assert L.default_chunk_size(p, 10201, wide) <= 64
+    L.slice_2d(wide, p, dx, dy, xs[:10], xs[:10])
+    info = L.last_slice_info()
+    assert info.chunk_size <= 64 and info.num_chunks * info.chunk_size >= 100
 
 
 _SHARDED = """

@@ -60,35 +60,42 @@ def _numerical_grad(f, tree, eps=1e-6):
     return unravel(jax.vmap(g)(jnp.eye(flat.size, dtype=flat.dtype) * eps))
 
 
-def _init_jit(layer, input_shape):
-    """`layer.init(KEY, input_shape)`, compiled: op-by-op initialization of every
-    new shape would dominate the run time of this module."""
+# Test data is drawn with numpy and every computation under test runs inside one
+# jax.jit per test: op-by-op (eager) execution compiles a program for every new
+# primitive and shape, which would dominate the run time of this module.
+
+
+def _shapes(layer, input_shape):
+    """`layer.init(KEY, input_shape)` traced abstractly (nothing is computed):
+    the declared output shape and the ShapeDtypeStructs of params and state."""
     out = {}
 
     def init(key):
         out["shape"], params, state = layer.init(key, input_shape)
         return params, state
 
-    params, state = jax.jit(init)(KEY)
+    params, state = jax.eval_shape(init, KEY)
     return out["shape"], params, state
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _init(layer, shape, dtype=jnp.float32):
-    """Params and state with every leaf moved off its default (ones, zeros) value."""
-    _, params, state = layer.init(KEY, shape)
-    leaves, treedef = jax.tree_util.tree_flatten(params)
-    noise = [0.2 * jax.random.normal(jax.random.key(i), p.shape, dtype) for i, p in enumerate(leaves)]
-    params = treedef.unflatten([p.astype(dtype) + n for p, n in zip(leaves, noise)])
-    state = jax.tree_util.tree_map(lambda s: (1.3 * s + 0.2).astype(dtype), state)
-    return params, state
+def _params(layer, input_shape, dtype=np.float32, seed=0):
+    """Params and state of `layer` filled with generic values (numpy): normal
+    draws, except running variances, which are drawn from [0.5, 1.5]."""
+    rng = np.random.default_rng(seed)
+
+    def fill(path, leaf):
+        if jax.tree_util.keystr(path).endswith("['var']"):
+            return rng.uniform(0.5, 1.5, leaf.shape).astype(dtype)
+        return (0.5 * rng.standard_normal(leaf.shape)).astype(dtype)
+
+    _, params, state = _shapes(layer, input_shape)
+    return jax.tree_util.tree_map_with_path(fill, (params, state))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _input(shape, dtype=jnp.float32, seed=1):
+def _input(shape, dtype=np.float32, seed=1):
     """Normal draws pushed at least 0.1 away from the kinks of ReLU at 0 (batch -1 -> 3)."""
-    z = jax.random.normal(jax.random.key(seed), tuple(3 if d == -1 else d for d in shape), dtype)
-    return z + 0.1 * jnp.sign(z)
+    z = np.random.default_rng(seed).standard_normal([3 if d == -1 else d for d in shape])
+    return (z + 0.1 * np.sign(z)).astype(dtype)
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -96,31 +103,36 @@ def _input(shape, dtype=jnp.float32, seed=1):
 
 @pytest.mark.parametrize("case", SHAPE_CASES, ids=[c[0] for c in SHAPE_CASES])
 def test_declared_output_shape_equals_applied_shape(case):
+    """The shape init declares is the shape apply returns, in both modes. apply is
+    traced with jax.eval_shape: shapes are static in JAX, so these are exactly the
+    shapes of the arrays apply computes (the tests below execute every layer)."""
     _, layer, input_shape = case
-    out_shape, params, state = _init_jit(layer, input_shape)
-    assert all(isinstance(d, int) for d in out_shape)
+    out_shape, params, state = _shapes(layer, input_shape)
+    assert isinstance(out_shape, tuple) and all(type(d) is int for d in out_shape)
+    assert len(out_shape) >= 1 and (out_shape[0] == -1) == (input_shape[0] == -1)
     x = _input(input_shape)
-    batch = x.shape[0]
     for train in (False, True):
-        run = jax.jit(lambda p, s, x, k, train=train: layer.apply(p, s, x, key=k, train=train))
-        y, new_state = run(params, state, x, jax.random.key(2))
-        expected = tuple(batch if (i == 0 and d == -1) else d for i, d in enumerate(out_shape))
-        assert y.shape == expected, (train, out_shape, y.shape)
+        run = lambda p, s, x, train=train: layer.apply(p, s, x, key=KEY, train=train)
+        y, new_state = jax.eval_shape(run, params, state, x)
+        assert y.shape == (x.shape[0], *out_shape[1:]), (train, out_shape, y.shape)
+        assert y.dtype == jnp.float32
         chex.assert_trees_all_equal_shapes_and_dtypes(new_state, state)
-    if input_shape[0] == -1:  # the batch dimension is carried through
-        assert out_shape[0] == -1
 
 
 # ------------------------------------------------------------------ flax parity
 
 
-def test_dense_matches_flax():
-    layer = L.Dense(5)
-    params, _ = _init(layer, (-1, 3))
-    for x in (_input((4, 3)), _input((2, 6, 3))):
-        y, _ = layer.apply(params, (), x)
-        ref = nn.Dense(5).apply({"params": {"kernel": params["w"], "bias": params["b"]}}, x)
-        chex.assert_trees_all_close(y, ref, rtol=1e-6, atol=1e-6)
+@jax.jit
+def _dense_pair(params, x):
+    ref = nn.Dense(5).apply({"params": {"kernel": params["w"], "bias": params["b"]}}, x)
+    return L.Dense(5).apply(params, (), x)[0], ref
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (2, 6, 3)])
+def test_dense_matches_flax(shape):
+    params, _ = _params(L.Dense(5), (-1, 3))
+    y, ref = _dense_pair(params, _input(shape))
+    chex.assert_trees_all_close(y, ref, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -128,18 +140,21 @@ def test_dense_matches_flax():
     [
         ((3,), 1, "SAME", (2, 9, 3)),
         ((4,), 2, "VALID", (2, 11, 3)),
-        ((3, 3), 1, "SAME", (2, 7, 6, 3)),
         ((3, 2), (2, 1), "VALID", (2, 8, 7, 3)),
         ((3, 3), 2, "SAME", (2, 8, 7, 3)),
     ],
 )
 def test_conv_matches_flax(kernel, strides, padding, shape):
     layer = L.Conv(4, kernel, strides, padding)
-    params, _ = _init(layer, shape)
-    x = _input(shape)
-    y, _ = layer.apply(params, (), x)
     flax_conv = nn.Conv(4, kernel, strides=strides, padding=padding)
-    ref = flax_conv.apply({"params": {"kernel": params["w"], "bias": params["b"]}}, x)
+    params, _ = _params(layer, shape)
+
+    @jax.jit
+    def pair(params, x):
+        ref = flax_conv.apply({"params": {"kernel": params["w"], "bias": params["b"]}}, x)
+        return layer.apply(params, (), x)[0], ref
+
+    y, ref = pair(params, _input(shape))
     chex.assert_trees_all_close(y, ref, rtol=1e-5, atol=1e-5)
 
 
@@ -150,59 +165,74 @@ def test_batchnorm_matches_flax(shape, fast_variance, tol):
     two-pass variance is flax's use_fast_variance=False exactly; flax's default
     one-pass variance agrees up to float32 rounding."""
     layer = L.BatchNorm(momentum=0.9, eps=1e-5)
-    params, state = _init(layer, shape)
-    x = 2.0 * _input(shape) + 0.5
     flax_bn = nn.BatchNorm(momentum=0.9, epsilon=1e-5, use_fast_variance=fast_variance)
-    variables = {"params": params, "batch_stats": state}
-    for _ in range(2):  # two training steps: the running statistics compound
-        y, state = layer.apply(params, state, x, train=True)
-        ref, updates = flax_bn.apply(variables, x, use_running_average=False, mutable=["batch_stats"])
-        variables = {"params": params, **updates}
-        chex.assert_trees_all_close(y, ref, rtol=tol, atol=tol)
-        chex.assert_trees_all_close(state, dict(updates["batch_stats"]), rtol=tol, atol=tol)
-    y, new_state = layer.apply(params, state, x, train=False)
-    ref = flax_bn.apply(variables, x, use_running_average=True)
-    chex.assert_trees_all_close(y, ref, rtol=tol, atol=tol)
-    assert new_state is state  # eval leaves the running statistics alone
-    # The running update is flax's: momentum * running + (1 - momentum) * batch (biased var).
-    xs = np.asarray(x, np.float64).reshape(-1, shape[-1])
-    _, s0 = _init(layer, shape)
-    _, s1 = layer.apply(params, s0, x, train=True)
-    np.testing.assert_allclose(s1["mean"], 0.9 * s0["mean"] + 0.1 * xs.mean(0), rtol=1e-5)
-    np.testing.assert_allclose(s1["var"], 0.9 * s0["var"] + 0.1 * xs.var(0, ddof=0), rtol=1e-5)
+
+    @jax.jit
+    def run(params, state, x):
+        ours, theirs, variables = [], [], {"params": params, "batch_stats": state}
+        for _ in range(2):  # two training steps: the running statistics compound
+            y, state = layer.apply(params, state, x, train=True)
+            ref, upd = flax_bn.apply(
+                variables, x, use_running_average=False, mutable=["batch_stats"]
+            )
+            variables = {"params": params, **upd}
+            ours.append((y, state))
+            theirs.append((ref, dict(upd["batch_stats"])))
+        ours.append(layer.apply(params, state, x, train=False))
+        theirs.append((flax_bn.apply(variables, x, use_running_average=True), state))
+        return ours, theirs
+
+    params, state = _params(layer, shape)
+    x = 2.0 * _input(shape) + 0.5
+    ours, theirs = run(params, state, x)
+    chex.assert_trees_all_close(ours, theirs, rtol=tol, atol=tol)
+    # The running update is flax's: momentum * running + (1 - momentum) * batch, biased var.
+    xs = x.astype(np.float64).reshape(-1, shape[-1])
+    new_state = ours[0][1]
+    np.testing.assert_allclose(new_state["mean"], 0.9 * state["mean"] + 0.1 * xs.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(new_state["var"], 0.9 * state["var"] + 0.1 * xs.var(0), rtol=1e-5)
+    chex.assert_trees_all_close(ours[2][1], ours[1][1])  # eval leaves the statistics alone
 
 
 @pytest.mark.parametrize("fast_variance, tol", [(False, 1e-6), (True, 1e-5)])
 def test_layernorm_matches_flax(fast_variance, tol):
     """eps inside the square root, biased variance: flax LayerNorm(epsilon=1e-5)."""
-    layer = L.LayerNorm(eps=1e-5)
-    params, _ = _init(layer, (-1, 6))
-    x = 3.0 * _input((2, 4, 6)) + 1.0
-    y, _ = layer.apply(params, (), x)
-    ref = nn.LayerNorm(epsilon=1e-5, use_fast_variance=fast_variance).apply({"params": params}, x)
+    layer, flax_ln = L.LayerNorm(eps=1e-5), nn.LayerNorm(1e-5, use_fast_variance=fast_variance)
+    params, _ = _params(layer, (-1, 6))
+    pair = jax.jit(lambda p, x: (layer.apply(p, (), x)[0], flax_ln.apply({"params": p}, x)))
+    y, ref = pair(params, 3.0 * _input((2, 4, 6)) + 1.0)
     chex.assert_trees_all_close(y, ref, rtol=tol, atol=tol)
 
 
 def test_rmsnorm_matches_flax():
     """y = x / sqrt(mean(x^2) + eps) * scale: flax RMSNorm(epsilon=1e-6)."""
-    layer = L.RMSNorm(eps=1e-6)
-    params, _ = _init(layer, (-1, 6))
-    x = _input((2, 4, 6)) * 1e-3  # small enough for eps to matter
-    y, _ = layer.apply(params, (), x)
-    ref = nn.RMSNorm(epsilon=1e-6).apply({"params": params}, x)
+    layer, flax_rms = L.RMSNorm(eps=1e-6), nn.RMSNorm(epsilon=1e-6)
+    params, _ = _params(layer, (-1, 6))
+    pair = jax.jit(lambda p, x: (layer.apply(p, (), x)[0], flax_rms.apply({"params": p}, x)))
+    y, ref = pair(params, 1e-3 * _input((2, 4, 6)))  # small enough for eps to matter
     chex.assert_trees_all_close(y, ref, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("padding", ["VALID", "SAME"])
 def test_pooling_matches_flax(padding):
-    x = _input((2, 7, 8, 3))
-    for ours, theirs in [(L.MaxPool, nn.max_pool), (L.AvgPool, nn.avg_pool)]:
-        y, _ = ours((3, 2), strides=(2, 1), padding=padding).apply((), (), x)
-        ref = theirs(x, (3, 2), strides=(2, 1), padding=padding)
-        chex.assert_trees_all_close(y, ref, rtol=1e-6, atol=1e-6)
+    """MaxPool pads with -inf; AvgPool counts padding in the average (flax's default)."""
+
+    @jax.jit
+    def run(x):
+        args = dict(strides=(2, 1), padding=padding)
+        ours = [P((3, 2), **args).apply((), (), x)[0] for P in (L.MaxPool, L.AvgPool)]
+        return ours, [nn.max_pool(x, (3, 2), **args), nn.avg_pool(x, (3, 2), **args)]
+
+    ours, theirs = run(_input((2, 7, 8, 3)))
+    chex.assert_trees_all_close(ours, theirs, rtol=1e-6, atol=1e-6)
 
 
 # ------------------------------------------------------------------- behaviour
+
+
+@jax.jit
+def _dropout_train(x, key, rate):  # the rate may be traced: one compilation for all rates
+    return L.Dropout(rate).apply((), (), x, key=key, train=True)[0]
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.5, 0.9])
@@ -211,58 +241,68 @@ def test_dropout_drops_the_stated_fraction_and_preserves_the_mean(rate):
     sqrt(rate (1 - rate) / n) and the output mean sqrt(mean(x^2) rate / ((1 - rate) n));
     both are checked within 5 standard deviations."""
     n, keep = 2**18, 1 - rate
-    x = jax.random.uniform(jax.random.key(3), (512, 512), minval=1.0, maxval=2.0)
-    y, _ = L.Dropout(rate).apply((), (), x, key=jax.random.key(4), train=True)
-    dropped = float(jnp.mean(y == 0))
-    assert abs(dropped - rate) < 5 * np.sqrt(rate * keep / n)
-    sigma = np.sqrt(float(jnp.mean(x**2)) * rate / (keep * n))
-    assert abs(float(jnp.mean(y)) - float(jnp.mean(x))) < 5 * sigma
+    x = np.random.default_rng(3).uniform(1.0, 2.0, (512, 512)).astype(np.float32)
+    y = np.asarray(_dropout_train(x, jax.random.key(4), rate))
+    assert abs(np.mean(y == 0) - rate) < 5 * np.sqrt(rate * keep / n)
+    sigma = np.sqrt(np.mean(np.square(x, dtype=np.float64)) * rate / (keep * n))
+    assert abs(np.mean(y, dtype=np.float64) - np.mean(x, dtype=np.float64)) < 5 * sigma
     kept = y != 0
-    chex.assert_trees_all_close(y[kept], x[kept] / keep, rtol=1e-6)  # inverted scaling
+    np.testing.assert_allclose(y[kept], x[kept] / np.float32(keep), rtol=1e-6)  # inverted scaling
 
 
 def test_dropout_eval_identity_and_edge_rates():
     x = _input((8, 16))
-    drop = L.Dropout(0.5)
-    np.testing.assert_array_equal(drop.apply((), (), x, train=False)[0], x)
-    a = drop.apply((), (), x, key=jax.random.key(1), train=True)[0]
-    b = drop.apply((), (), x, key=jax.random.key(1), train=True)[0]
-    c = drop.apply((), (), x, key=jax.random.PRNGKey(2), train=True)[0]  # raw keys work too
-    np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, c)
-    np.testing.assert_array_equal(L.Dropout(0.0).apply((), (), x, key=KEY, train=True)[0], x)
-    np.testing.assert_array_equal(L.Dropout(1.0).apply((), (), x, key=KEY, train=True)[0], 0.0)
+    np.testing.assert_array_equal(L.Dropout(0.5).apply((), (), x, train=False)[0], x)
+    a = _dropout_train(x, jax.random.key(1), 0.5)
+    np.testing.assert_array_equal(a, _dropout_train(x, jax.random.key(1), 0.5))  # same key
+    assert not np.array_equal(a, _dropout_train(x, jax.random.key(2), 0.5))
+    np.testing.assert_array_equal(_dropout_train(x, KEY, 0.0), x)
+    np.testing.assert_array_equal(_dropout_train(x, KEY, 1.0), 0.0)
+    raw = _dropout_train(x, jax.random.PRNGKey(1), 0.5)
+    np.testing.assert_array_equal(raw, a)  # raw uint32 keys work and agree with typed ones
 
 
 def test_serial_composes_and_splits_the_key_per_layer():
     layers = [L.Dense(6), L.Dropout(0.5), L.Dense(6), L.Dropout(0.5)]
     model = L.serial(*layers)
-    _, params, state = _init_jit(model, (-1, 4))
-    x, key = _input((5, 4)), jax.random.key(9)
-    y, _ = model.apply(params, state, x, key=key, train=True)
-    h = x
-    for layer, p, k in zip(layers, params, jax.random.split(key, 4)):
-        h, _ = layer.apply(p, (), h, key=k, train=True)
-    chex.assert_trees_all_close(y, h)
-    assert not np.array_equal(y, model.apply(params, state, x, key=KEY, train=True)[0])
+
+    @jax.jit
+    def run(params, x, key):
+        y = model.apply(params, ((),) * 4, x, key=key, train=True)[0]
+        h = x
+        for layer, p, k in zip(layers, params, jax.random.split(key, 4), strict=True):
+            h = layer.apply(p, (), h, key=k, train=True)[0]
+        return y, h, model.apply(params, ((),) * 4, x, key=KEY, train=True)[0]
+
+    params, _ = _params(model, (-1, 4))
+    y, manual, other_key = run(params, _input((5, 4)), jax.random.key(9))
+    chex.assert_trees_all_close(y, manual)
+    assert not np.array_equal(y, other_key)
 
 
-def test_residual_adds_the_input_and_mlp_structure():
+def test_residual_adds_the_input():
     inner = L.Dense(4)
-    params, _ = _init(inner, (-1, 4))
+    params, _ = _params(inner, (-1, 4))
     x = _input((3, 4))
-    y, _ = L.residual(inner).apply(params, (), x)
-    chex.assert_trees_all_close(y, x + inner.apply(params, (), x)[0])
-    out_shape, params, state = _init_jit(L.mlp([8, 8, 3], activation=L.Tanh), (-1, 5))
+    y, h = jax.jit(lambda p, x: (L.residual(inner).apply(p, (), x)[0], inner.apply(p, (), x)[0]))(
+        params, x
+    )
+    chex.assert_trees_all_close(y, x + h)
+
+
+def test_mlp_structure():
+    out_shape, params, state = _shapes(L.mlp([8, 8, 3], activation=L.Tanh), (-1, 5))
     assert out_shape == (-1, 3) and state == ((),) * 5
-    assert [jnp.shape(p["w"]) for p in params[::2]] == [(5, 8), (8, 8), (8, 3)]
+    assert [p["w"].shape for p in params[::2]] == [(5, 8), (8, 8), (8, 3)]
+    assert [p["b"].shape for p in params[::2]] == [(8,), (8,), (3,)]
     assert params[1] == () and params[3] == ()
 
 
 def test_maxpool_accepts_integer_inputs():
-    x = jnp.arange(2 * 4 * 3).reshape(2, 4, 3)
+    x = np.arange(2 * 4 * 3, dtype=np.int32).reshape(2, 4, 3)
     y, _ = L.MaxPool(2).apply((), (), x)
-    np.testing.assert_array_equal(y, np.asarray(x).reshape(2, 2, 2, 3).max(axis=2))
+    assert y.dtype == jnp.int32
+    np.testing.assert_array_equal(y, x.reshape(2, 2, 2, 3).max(axis=2))
 
 
 # ------------------------------------------------------------------- gradients
@@ -294,46 +334,55 @@ GRAD_CASES = [
 
 @pytest.mark.parametrize("case", GRAD_CASES, ids=[c[0] for c in GRAD_CASES])
 def test_gradients_match_centered_differences(case, x64):
+    """Gradients with respect to params and input, in float64, at generic values."""
     _, layer, shape, train = case
-    params, state = _init(layer, shape, jnp.float64)
-    x = _input(shape, jnp.float64)
+    params, state = _params(layer, shape, np.float64)
+    x = _input(shape, np.float64)
+    out_shape, _, _ = _shapes(layer, shape)
+    w = np.random.default_rng(6).standard_normal(out_shape)  # a generic cotangent
     key = jax.random.key(5)
-    out = layer.apply(params, state, x, key=key, train=train)[0]
-    w = jax.random.normal(jax.random.key(6), out.shape, jnp.float64)  # a generic cotangent
     f = lambda px: jnp.sum(layer.apply(px[0], state, px[1], key=key, train=train)[0] * w)
-    # One compiled program for both (op-by-op execution of the vmapped differences is slow).
     analytic, numeric = jax.jit(lambda t: (jax.grad(f)(t), _numerical_grad(f, t)))((params, x))
-    assert ravel_pytree(analytic)[0].dtype == jnp.float64
-    assert jnp.any(analytic[1] != 0)
+    assert all(g.dtype == jnp.float64 for g in jax.tree_util.tree_leaves(analytic))
+    assert np.any(np.asarray(analytic[1]) != 0)
     chex.assert_trees_all_close(analytic, numeric, rtol=1e-6, atol=1e-8)
 
 
 # -------------------------------------------------------------------------- jit
 
+JIT_MODEL = L.serial(
+    L.Conv(4, (3, 3), strides=2),
+    L.BatchNorm(),
+    L.Relu,
+    L.MaxPool((2, 2)),
+    L.Flatten,
+    L.Dropout(0.3),
+    L.Dense(8),
+    L.LayerNorm(),
+    L.residual(L.serial(L.Dense(8), L.Gelu)),
+    L.RMSNorm(),
+    L.Dense(3),
+    L.Softmax,
+)
+
+
+@functools.cache
+def _jit_model_reference():
+    """Inputs and the op-by-op (no jit) outputs of JIT_MODEL in both modes, computed once
+    (the without_jit variant then reuses the compiled single operations)."""
+    params, state = _params(JIT_MODEL, (-1, 9, 9, 2))
+    args = (params, state, _input((4, 9, 9, 2)), jax.random.key(3))
+    outs = [JIT_MODEL.apply(*args[:3], key=args[3], train=t) for t in (True, False)]
+    return args, outs
+
 
 class JitTest(chex.TestCase):
     @chex.variants(with_jit=True, without_jit=True)
     def test_jit_and_no_jit_agree(self):
-        model = L.serial(
-            L.Conv(4, (3, 3), strides=2),
-            L.BatchNorm(),
-            L.Relu,
-            L.AvgPool((2, 2)),
-            L.Flatten,
-            L.Dropout(0.3),
-            L.Dense(8),
-            L.LayerNorm(),
-            L.residual(L.serial(L.Dense(8), L.Gelu)),
-            L.RMSNorm(),
-            L.Dense(3),
-            L.Softmax,
-        )
-        _, params, state = _init_jit(model, (-1, 9, 9, 2))
-        x, key = _input((4, 9, 9, 2)), jax.random.key(3)
-        for train in (True, False):
-            f = lambda p, s, x, k, train=train: model.apply(p, s, x, key=k, train=train)
-            got = self.variant(f)(params, state, x, key)
-            chex.assert_trees_all_close(got, f(params, state, x, key), rtol=1e-5, atol=1e-6)
+        args, expected = _jit_model_reference()
+        for train, want in zip((True, False), expected, strict=True):
+            f = lambda p, s, x, k, train=train: JIT_MODEL.apply(p, s, x, key=k, train=train)
+            chex.assert_trees_all_close(self.variant(f)(*args), want, rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------------ errors
@@ -348,25 +397,35 @@ def _assert_raises_before_compiling(exc, match, fn, *args):
 
 
 def test_dense_wrong_trailing_dimension():
-    params = _init_jit(L.Dense(5), (-1, 3))[1]
+    params, _ = _params(L.Dense(5), (-1, 3))
     apply = lambda p, x: L.Dense(5).apply(p, (), x)
     match = r"Dense\(5\) expects inputs whose last dimension is 3.*\(3, 5\).*\(4, 7\)"
-    _assert_raises_before_compiling(ValueError, match, apply, params, jnp.ones((4, 7)))
+    _assert_raises_before_compiling(ValueError, match, apply, params, np.ones((4, 7)))
 
 
 @pytest.mark.parametrize(
     "layer, input_shape, bad_shape, match",
     [
-        (L.Conv(2, 3), (-1, 8, 3), (2, 8, 4), r"Conv\(2, kernel_size=\(3,\)\) expects .* 3 channels.*\(2, 8, 4\)"),
+        (
+            L.Conv(2, 3),
+            (-1, 8, 3),
+            (2, 8, 4),
+            r"Conv\(2, kernel_size=\(3,\)\) expects .* 3 channels.*\(2, 8, 4\)",
+        ),
         (L.Conv(2, (3, 3)), (-1, 8, 8, 3), (2, 8, 8, 1), r"3 channels.*\(2, 8, 8, 1\)"),
-        (L.Conv(2, (3, 3)), (-1, 8, 8, 3), (2, 8, 3), r"is 2-D and expects .*\(batch, height, width, channels\).*\(2, 8, 3\)"),
+        (
+            L.Conv(2, (3, 3)),
+            (-1, 8, 8, 3),
+            (2, 8, 3),
+            r"is 2-D and expects .*\(batch, height, width, channels\).*\(2, 8, 3\)",
+        ),
         (L.MaxPool((2, 2)), (-1, 8, 8, 3), (8, 3), r"MaxPool.*is 2-D .*\(8, 3\)"),
     ],
 )
 def test_conv_and_pool_wrong_input_shape(layer, input_shape, bad_shape, match):
-    params = _init_jit(layer, input_shape)[1]
+    params, _ = _params(layer, input_shape)
     apply = lambda p, x: layer.apply(p, (), x)
-    _assert_raises_before_compiling(ValueError, match, apply, params, jnp.ones(bad_shape))
+    _assert_raises_before_compiling(ValueError, match, apply, params, np.ones(bad_shape))
 
 
 @pytest.mark.parametrize(
@@ -384,65 +443,96 @@ def test_conv_and_pool_wrong_input_shape(layer, input_shape, bad_shape, match):
     ],
 )
 def test_integer_inputs_raise(layer, shape):
-    _, params, state = _init_jit(layer, shape)
+    params, state = _params(layer, shape)
     apply = lambda p, x: layer.apply(p, state, x, key=KEY, train=True)
     match = r"needs a floating-point input, but got dtype int32 with shape " + re.escape(str(shape))
-    _assert_raises_before_compiling(TypeError, match, apply, params, jnp.ones(shape, jnp.int32))
+    _assert_raises_before_compiling(TypeError, match, apply, params, np.ones(shape, np.int32))
 
 
 def test_dropout_train_without_key_raises():
     model = L.serial(L.Dense(3), L.Dropout(0.5))
-    _, params, state = _init_jit(model, (-1, 4))
+    params, state = _params(model, (-1, 4))
     apply = lambda p, x: model.apply(p, state, x, train=True)
-    _assert_raises_before_compiling(ValueError, r"Dropout\(rate=0.5\).*needs a PRNG key", apply, params, jnp.ones((2, 4)))
-    model.apply(params, state, jnp.ones((2, 4)), train=False)  # eval needs no key
+    _assert_raises_before_compiling(
+        ValueError, r"Dropout\(rate=0.5\).*needs a PRNG key", apply, params, np.ones((2, 4))
+    )
+    jax.eval_shape(lambda p, x: model.apply(p, state, x), params, np.ones((2, 4)))  # eval: no key
 
 
 @pytest.mark.parametrize(
     "layer, input_shape, edit, match",
     [
-        (L.Dense(5), (-1, 3), lambda p: {**p, "w": jnp.ones((3, 4))}, r"Dense\(5\) got params .* expected \{'w': \(\?, 5\), 'b': \(5,\)\}.*'w': \(3, 4\)"),
+        (
+            L.Dense(5),
+            (-1, 3),
+            lambda p: {**p, "w": np.ones((3, 4))},
+            r"Dense\(5\) got params .* expected \{'w': \(\?, 5\), 'b': \(5,\)\}.*'w': \(3, 4\)",
+        ),
         (L.Dense(5), (-1, 3), lambda p: {"w": p["w"]}, r"Dense\(5\) got params that do not match"),
-        (L.Dense(5), (-1, 3), lambda p: (p["w"], p["b"]), r"Dense\(5\) got params that do not match"),
-        (L.Conv(2, (3, 3)), (-1, 5, 5, 1), lambda p: {**p, "w": jnp.ones((3, 1, 2))}, r"Conv\(2, .*expected \{'w': \(3, 3, \?, 2\)"),
-        (L.LayerNorm(), (-1, 4), lambda p: {**p, "scale": jnp.ones(3)}, r"LayerNorm.*'scale': \(4,\)"),
-        (L.Relu, (-1, 4), lambda p: {"w": jnp.ones(4)}, r"Relu has no params, so it expects \(\)"),
-        (L.mlp([3, 2]), (-1, 4), lambda p: p[:2], r"serial of 3 layers .* tuple of length 3.*length 2"),
+        (
+            L.Dense(5),
+            (-1, 3),
+            lambda p: (p["w"], p["b"]),
+            r"Dense\(5\) got params that do not match",
+        ),
+        (
+            L.Conv(2, (3, 3)),
+            (-1, 5, 5, 1),
+            lambda p: {**p, "w": np.ones((3, 1, 2))},
+            r"Conv\(2, .*expected \{'w': \(3, 3, \?, 2\)",
+        ),
+        (
+            L.LayerNorm(),
+            (-1, 4),
+            lambda p: {**p, "scale": np.ones(3)},
+            r"LayerNorm.*'scale': \(4,\)",
+        ),
+        (L.Relu, (-1, 4), lambda p: {"w": np.ones(4)}, r"Relu has no params, so it expects \(\)"),
+        (
+            L.mlp([3, 2]),
+            (-1, 4),
+            lambda p: p[:2],
+            r"serial of 3 layers .* tuple of length 3.*length 2",
+        ),
         (L.mlp([3, 2]), (-1, 4), lambda p: (p[2], p[1], p[0]), r"Dense\(3\) got params"),
     ],
 )
 def test_mismatched_params_raise(layer, input_shape, edit, match):
-    _, params, state = _init_jit(layer, input_shape)
+    params, state = _params(layer, input_shape)
     apply = lambda p, x: layer.apply(p, state, x)
-    x = jnp.ones(tuple(2 if d == -1 else d for d in input_shape))
-    layer.apply(params, state, x)  # the unedited params work
+    x = np.ones(tuple(2 if d == -1 else d for d in input_shape))
+    jax.eval_shape(apply, params, x)  # the unedited params work
     _assert_raises_before_compiling(ValueError, match, apply, edit(params), x)
 
 
 def test_mismatched_state_raises():
-    _, params, state = _init_jit(L.BatchNorm(), (-1, 3))
+    params, state = _params(L.BatchNorm(), (-1, 3))
     with pytest.raises(ValueError, match=r"BatchNorm.* got state .*'var': \(3,\)"):
-        L.BatchNorm().apply(params, {"mean": state["mean"]}, jnp.ones((2, 3)))
+        L.BatchNorm().apply(params, {"mean": state["mean"]}, np.ones((2, 3)))
     model = L.serial(L.BatchNorm(), L.Relu)
-    _, params, state = _init_jit(model, (-1, 3))
+    params, state = _params(model, (-1, 3))
     with pytest.raises(ValueError, match=r"serial of 2 layers expects state .* length 2"):
-        model.apply(params, state[:1], jnp.ones((2, 3)))
+        model.apply(params, state[:1], np.ones((2, 3)))
 
 
 def test_residual_shape_change_raises():
     with pytest.raises(ValueError, match=r"residual.*maps \(-1, 4\) to \(-1, 3\)"):
-        L.residual(L.Dense(3)).init(KEY, (-1, 4))
-    params = _init_jit(L.Dense(3), (-1, 4))[1]
+        _shapes(L.residual(L.Dense(3)), (-1, 4))
+    params, _ = _params(L.Dense(3), (-1, 4))
     with pytest.raises(ValueError, match=r"residual.*maps \(2, 4\) to \(2, 3\)"):
-        L.residual(L.Dense(3)).apply(params, (), jnp.ones((2, 4)))
+        jax.eval_shape(lambda p, x: L.residual(L.Dense(3)).apply(p, (), x), params, np.ones((2, 4)))
 
 
 def test_bad_constructor_arguments_and_shapes_raise():
     with pytest.raises(ValueError, match=r'padding must be "SAME" or "VALID", got .FULL.'):
         L.Conv(2, 3, padding="FULL")
-    with pytest.raises(ValueError, match=r"rate is the probability of dropping and must be in \[0, 1\]"):
+    with pytest.raises(
+        ValueError, match=r"rate is the probability of dropping and must be in \[0, 1\]"
+    ):
         L.Dropout(1.5)
-    with pytest.raises(ValueError, match=r"VALID padding needs each spatial size >= \(5, 5\).*\(-1, 4, 8, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"VALID padding needs each spatial size >= \(5, 5\).*\(-1, 4, 8, 1\)"
+    ):
         L.Conv(2, (5, 5), padding="VALID").init(KEY, (-1, 4, 8, 1))
     with pytest.raises(ValueError, match=r"Dense\(2\).init needs the number of input features"):
         L.Dense(2).init(KEY, (-1, -1))

@@ -32,8 +32,9 @@ import jaxnn.optim as jo
 
 NUM_STEPS = 100
 SHAPES = {"scalar": (), "vector": (7,), "matrix": (5, 3), "conv": (3, 3, 2, 4)}
-RTOL = {np.float32: 1e-6, np.float64: 1e-12}
+RTOL = {np.float32: 1e-6, np.float64: 1e-12, np.complex64: 1e-6}
 MAX_ERR: dict = {}  # (target, dtype) -> largest relative error seen, printed at the end (-s)
+SEEN: dict = {}  # target -> set of (static options, dtype) run, printed at the end (-s)
 MASK_TREE = {"scalar": False, "vector": False, "matrix": True, "conv": True}
 
 
@@ -168,7 +169,8 @@ def _rel_err(ours, ref, per_step):
     """max over leaves (and steps) of max|ours - ref| / max|ref|; non-finite must match."""
     errs = []
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(ref), strict=True):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        wide = np.complex128 if np.iscomplexobj(b) else np.float64
+        a, b = np.asarray(a).astype(wide), np.asarray(b).astype(wide)
         bad = ~np.isfinite(b)
         np.testing.assert_array_equal(a[bad], b[bad])  # NaN == NaN here
         a, b = np.where(bad, 0.0, a), np.where(bad, 0.0, b)
@@ -193,10 +195,13 @@ def _may_be_nan(name, flags):
 def check_parity(name, flags, h, seed, dtype, grad_scale=1.0):
     with _precision(dtype):
         rng = np.random.default_rng(seed)
-        params = {k: jnp.asarray(rng.standard_normal(s), dtype) for k, s in SHAPES.items()}
+        draw = lambda shape: (
+            rng.standard_normal(shape)
+            + (1j * rng.standard_normal(shape) if np.issubdtype(dtype, np.complexfloating) else 0)
+        )
+        params = {k: jnp.asarray(draw(s), dtype) for k, s in SHAPES.items()}
         noise = {
-            k: jnp.asarray(grad_scale * rng.standard_normal((NUM_STEPS, *s)), dtype)
-            for k, s in SHAPES.items()
+            k: jnp.asarray(grad_scale * draw((NUM_STEPS, *s)), dtype) for k, s in SHAPES.items()
         }
         h = {**h, "key": jax.random.key(h["key"])}
         flags = tuple(sorted(flags))
@@ -208,6 +213,7 @@ def check_parity(name, flags, h, seed, dtype, grad_scale=1.0):
                 assert np.all(np.isfinite(leaf)), f"{name} {flags} diverged: test bug"
         err = max(_rel_err(ours[1], ref[1], per_step=True), _rel_err(ours[0], ref[0], False))
         key = (name, np.dtype(dtype).name)
+        SEEN.setdefault(name, set()).add((flags, key[1]))
         MAX_ERR[key] = max(MAX_ERR.get(key, 0.0), err)
         assert err <= RTOL[dtype], f"{name} {flags}: relative error {err:.3g} > {RTOL[dtype]:g}"
 
@@ -218,6 +224,13 @@ def _report_errors():
     for (name, dtype), err in sorted(MAX_ERR.items()):
         print(f"parity {name:24s} {dtype:8s} max relative error {err:.3g}")
     print(f"parity: {_both._cache_size()} compilations of the two-library runner")
+    for name, seen in sorted(SEEN.items()):
+        on = {o for flags, _ in seen for o in flags}
+        off = {o for flags, _ in seen for o in OPTIONS[name] if o not in flags}
+        print(
+            f"options {name:24s} never on: {set(OPTIONS[name]) - on or '-'}, "
+            f"never off: {set(OPTIONS[name]) - off or '-'}, runs: {len(seen)}"
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -337,6 +350,15 @@ def test_parity_at_extreme_gradient_scales(grad_scale):
         check_parity(name, ("centered",) if name == "rmsprop" else (), h, 7, np.float32, grad_scale)
 
 
+@pytest.mark.parametrize("name", ["adam", "rmsprop", "adagrad", "sgd", "clip_by_global_norm"])
+def test_parity_with_complex_parameters(name):
+    """optax squares complex gradients as |g|^2 = conj(g) g; so does jaxnn."""
+    h = dict(lr=0.01, momentum=0.9, b1=0.9, b2=0.999, decay=0.9, eps=1e-8, eps_root=0.0)
+    h.update(initial_scale=0.1, wd=1e-4, eta=0.01, gamma=0.55, clip=1.0, key=0)
+    flags = {"rmsprop": ("centered", "momentum"), "sgd": ("momentum", "nesterov")}
+    check_parity(name, flags.get(name, ()), h, 5, np.complex64)
+
+
 # ---------------------------------------------------------------------------
 # Python-number hyperparameters (the common spelling) and optax defaults.
 # ---------------------------------------------------------------------------
@@ -362,7 +384,8 @@ def test_defaults_with_python_numbers_match_optax_eagerly(name):
     """Unjitted, Python-float hyperparameters, optax defaults: bit-exact for 20 steps."""
     ours, ref = DEFAULTS[name][0](jo), DEFAULTS[name][1]()
     rng = np.random.default_rng(0)
-    params = {k: jnp.asarray(rng.standard_normal(s), jnp.float32) for k, s in SHAPES.items()}
+    shapes = {"vector": SHAPES["vector"], "conv": SHAPES["conv"]}  # eager: few shapes to compile
+    params = {k: jnp.asarray(rng.standard_normal(s), jnp.float32) for k, s in shapes.items()}
     p1, p2, s1, s2 = params, params, ours.init(params), ref.init(params)
     for _ in range(20):
         g = jax.tree.map(lambda p: p + jnp.asarray(rng.standard_normal(p.shape), p.dtype), p1)

@@ -43,11 +43,15 @@ def check_same_tree(name: str, tree, params, params_name: str = "params") -> Non
             )
 
 
-def check_loss_fn(loss_fn, params) -> jax.ShapeDtypeStruct:
-    """Check (with `jax.eval_shape`, nothing runs) that `loss_fn(params)` is a float scalar."""
+def check_loss_fn(loss_fn, params, *, return_jaxpr=False):
+    """Check (by tracing, nothing runs or compiles) that `loss_fn(params)` is a float scalar.
+
+    Returns the output's `ShapeDtypeStruct`, or the `ClosedJaxpr` of one
+    evaluation when `return_jaxpr` (for memory estimates).
+    """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable as loss_fn(params) -> scalar; got {loss_fn!r}.")
-    out = jax.eval_shape(loss_fn, params)
+    jaxpr, out = jax.make_jaxpr(loss_fn, return_shape=True)(params)
     if not isinstance(out, jax.ShapeDtypeStruct):
         raise TypeError(
             "loss_fn(params) must return a single scalar array, but it returned "
@@ -60,7 +64,31 @@ def check_loss_fn(loss_fn, params) -> jax.ShapeDtypeStruct:
         )
     if not jnp.issubdtype(out.dtype, jnp.floating):
         raise TypeError(f"loss_fn(params) must return a floating-point scalar; got {out.dtype}.")
-    return out
+    return jaxpr if return_jaxpr else out
+
+
+def _aval_bytes(var) -> int:
+    aval = getattr(var, "aval", None)
+    try:
+        return math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
+    except (AttributeError, TypeError):
+        return 0
+
+
+def jaxpr_bytes(jaxpr) -> int:
+    """Bytes of every intermediate value of a (Closed)Jaxpr, loop bodies counted once.
+
+    An upper bound on the live memory of one evaluation (XLA fuses and frees).
+    """
+    jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
+    total = 0
+    for eqn in jaxpr.eqns:
+        total += sum(_aval_bytes(v) for v in eqn.outvars)
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else (param,):
+                if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
+                    total += jaxpr_bytes(sub)
+    return total
 
 
 def as_coords(name: str, values) -> jax.Array:

@@ -44,10 +44,16 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
+import numpy as np
 
 from jaxnn.landscape._krylov import flat_matvec, lanczos, orth, top_ritz, tridiag
-from jaxnn.landscape._validate import ById, check_loss_fn, check_positive_int, check_same_tree
+from jaxnn.landscape._validate import (
+    ById,
+    check_loss_fn,
+    check_positive_int,
+    check_same_tree,
+    tree_nbytes,
+)
 
 __all__ = [
     "HessianEigen",
@@ -78,6 +84,10 @@ class Spectrum(NamedTuple):
     weights: jax.Array  # (num_runs, order), each row sums to 1
 
 
+def _size(params) -> int:
+    return sum(int(np.size(x)) for x in jax.tree.leaves(params))
+
+
 def hvp(loss_fn, params, v):
     """Hessian-vector product `H(params) v` on pytrees (forward-over-reverse).
 
@@ -102,8 +112,7 @@ def _top_eigen(params, key, tol, *, loss_fn, k, num_iters, method):
         v0 = jax.random.normal(key, (n,), dtype)
         steps, basis, alpha, beta = lanczos(matvec, v0, m, check)
         vals, s_vecs, res = top_ritz(alpha, beta, steps, k)
-        vecs = s_vecs.T @ basis
-        return vals, vecs, res, steps
+        return vals, jax.vmap(unravel)(s_vecs.T @ basis), res, steps
 
     def one(i, carry):
         found, vals, res, count = carry
@@ -114,7 +123,9 @@ def _top_eigen(params, key, tol, *, loss_fn, k, num_iters, method):
             new = jnp.vdot(v, w)
             r = jnp.linalg.norm(w - new * v)
             stop = (t > 0) & (jnp.abs(new - lam) <= tol * jnp.abs(new))
-            return t + 1, w / jnp.linalg.norm(w), new, r, stop
+            norm = jnp.linalg.norm(w)  # 0 only if v is in the null space: keep v
+            nxt = jnp.where(norm > 0, w / jnp.where(norm > 0, norm, 1), v)
+            return t + 1, nxt, new, r, stop
 
         v = orth(jax.random.normal(jax.random.fold_in(key, i), (n,), dtype), found)
         init = (0, v / jnp.linalg.norm(v), jnp.zeros((), dtype), jnp.zeros((), dtype), False)
@@ -124,7 +135,7 @@ def _top_eigen(params, key, tol, *, loss_fn, k, num_iters, method):
     init = (jnp.zeros((k, n), dtype), jnp.zeros(k, dtype), jnp.zeros(k, dtype), 0)
     vecs, vals, res, count = jax.lax.fori_loop(0, k, one, init)
     order = jnp.argsort(-vals)
-    return vals[order], vecs[order], res[order], count
+    return vals[order], jax.vmap(unravel)(vecs[order]), res[order], count
 
 
 def hessian_top_eigenvalues(
@@ -162,7 +173,7 @@ def hessian_top_eigenvalues(
     check_positive_int("k", k, allow_none=False)
     check_positive_int("num_iters", num_iters, allow_none=False)
     check_loss_fn(loss_fn, params)
-    n = ravel_pytree(params)[0].shape[0]
+    n = _size(params)
     if k > n:
         raise ValueError(f"k={k} eigenvalues requested but the Hessian is only {n} x {n}.")
     if method == "lanczos" and num_iters < k:
@@ -176,10 +187,7 @@ def hessian_top_eigenvalues(
         num_iters=int(num_iters),
         method=method,
     )
-    vectors = None
-    if return_eigenvectors:
-        vectors = jax.vmap(ravel_pytree(params)[1])(vecs)
-    return HessianEigen(vals, vectors, res, count)
+    return HessianEigen(vals, vecs if return_eigenvectors else None, res, count)
 
 
 @functools.partial(jax.jit, static_argnames=("loss_fn", "num_samples", "batch_size"))
@@ -211,7 +219,7 @@ def hessian_trace(loss_fn, params, key, num_samples=100, batch_size=None):
     check_positive_int("batch_size", batch_size)
     check_loss_fn(loss_fn, params)
     if batch_size is None:
-        nbytes = ravel_pytree(params)[0].nbytes
+        nbytes = tree_nbytes(params)
         batch_size = max(1, min(num_samples, 2**26 // max(nbytes, 1)))
     est, se = _trace(
         params, key, loss_fn=ById(loss_fn), num_samples=int(num_samples), batch_size=batch_size
@@ -246,7 +254,7 @@ def hessian_spectrum(loss_fn, params, key, order=90, num_runs=10):
     check_positive_int("order", order, allow_none=False)
     check_positive_int("num_runs", num_runs, allow_none=False)
     check_loss_fn(loss_fn, params)
-    n = ravel_pytree(params)[0].shape[0]
+    n = _size(params)
     if order > n:
         raise ValueError(f"order={order} exceeds the number of parameters n={n}; use order <= n.")
     nodes, weights = _spectrum(

@@ -16,9 +16,13 @@ a time from Python):
   `lax.map` over chunks of `chunk_size` points, each chunk `vmap`-ed; so the
   memory held at once is about `chunk_size` copies of the parameters (plus the
   activations of `chunk_size` forward passes).
-* Default chunk size: the largest `C` with `C * nbytes(params) <= 256 MiB`,
-  capped by the points per device, then balanced so that the chunks are
-  equally full (e.g. 1.2 M float32 parameters -> chunks of 55 points).
+* Default chunk size: the largest `C` with `C * bytes_per_point <= 256 MiB`,
+  where `bytes_per_point` is the size of one perturbed copy of the parameters
+  plus the bytes of all intermediate values of one `loss_fn` evaluation
+  (activations, read off its jaxpr; loop bodies counted once; an upper
+  bound). It is capped by the points per device, then balanced so that all
+  chunks are equally full. E.g. 1.2 M float32 parameters and a loss whose
+  activations take 10 MB -> chunks of 18 points.
 * The last chunk is padded (by repeating the last point) to a full chunk, so
   the remainder never triggers another compilation; padded values are dropped.
 * With several devices (`jax.device_count() > 1`) the padded grid is split
@@ -52,6 +56,7 @@ from jaxnn.landscape._validate import (
     check_loss_fn,
     check_positive_int,
     check_same_tree,
+    jaxpr_bytes,
     tree_nbytes,
 )
 
@@ -75,7 +80,7 @@ class SliceInfo(NamedTuple):
     chunk_size: int  # points per vmapped chunk
     num_chunks: int  # chunks per device
     num_devices: int
-    sharding: jax.sharding.Sharding  # of the raw (num_padded,) per-point losses
+    sharding: jax.sharding.Sharding | None  # of the raw (num_padded,) losses; None if traced
 
 
 _last_info: SliceInfo | None = None
@@ -86,9 +91,21 @@ def last_slice_info() -> SliceInfo | None:
     return _last_info
 
 
-def default_chunk_size(params, num_points: int) -> int:
-    """`max(1, min(num_points, 256 MiB // nbytes(params)))` grid points per chunk."""
-    return max(1, min(num_points, MAX_CHUNK_BYTES // max(tree_nbytes(params), 1)))
+def default_chunk_size(params, num_points: int, loss_fn=None) -> int:
+    """Grid points per chunk: `max(1, min(num_points, 256 MiB // bytes_per_point))`.
+
+    `bytes_per_point = nbytes(params)` (the perturbed copy of the parameters)
+    plus, when `loss_fn` is given, the bytes of every intermediate value of one
+    `loss_fn(params)` evaluation (activations; an upper bound, from its jaxpr).
+    """
+    per_point = tree_nbytes(params)
+    if loss_fn is not None:
+        per_point += jaxpr_bytes(jax.make_jaxpr(loss_fn)(params))
+    return _chunk_for(per_point, num_points)
+
+
+def _chunk_for(bytes_per_point: int, num_points: int) -> int:
+    return max(1, min(num_points, MAX_CHUNK_BYTES // max(bytes_per_point, 1)))
 
 
 @functools.lru_cache(maxsize=8)
@@ -96,12 +113,12 @@ def _mesh(devices: tuple) -> Mesh:
     return Mesh(np.array(devices), ("grid",))
 
 
-def _plan(num_points: int, chunk_size, params):
+def _plan(num_points: int, chunk_size, bytes_per_point: int):
     """(chunk, chunks per device, devices): pad once, never recompile per remainder."""
     num_devices = jax.device_count()
     per_device = -(-num_points // num_devices)
     if chunk_size is None:
-        chunk = default_chunk_size(params, per_device)
+        chunk = _chunk_for(bytes_per_point, per_device)
         num_chunks = -(-per_device // chunk)
         chunk = -(-per_device // num_chunks)  # balance: every chunk equally full
     else:
@@ -167,9 +184,10 @@ def _evaluate(trees, coords, *, loss_fn, kind, chunk, num_chunks, mesh):
 def _run(loss_fn, trees, coords, kind, chunk_size):
     global _last_info
     check_positive_int("chunk_size", chunk_size)
-    check_loss_fn(loss_fn, trees[0])
+    jaxpr = check_loss_fn(loss_fn, trees[0], return_jaxpr=True)
     num_points = math.prod(c.shape[0] for c in coords)
-    chunk, num_chunks, num_devices = _plan(num_points, chunk_size, trees[0])
+    per_point = tree_nbytes(trees[0]) + jaxpr_bytes(jaxpr)
+    chunk, num_chunks, num_devices = _plan(num_points, chunk_size, per_point)
     mesh = _mesh(tuple(jax.devices())) if num_devices > 1 else None
     z, flat = _evaluate(
         trees,
@@ -180,7 +198,8 @@ def _run(loss_fn, trees, coords, kind, chunk_size):
         num_chunks=num_chunks,
         mesh=mesh,
     )
-    _last_info = SliceInfo(num_points, flat.shape[0], chunk, num_chunks, num_devices, flat.sharding)
+    sharding = None if isinstance(flat, jax.core.Tracer) else flat.sharding  # None under jit
+    _last_info = SliceInfo(num_points, flat.shape[0], chunk, num_chunks, num_devices, sharding)
     return z
 
 

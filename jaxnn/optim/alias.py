@@ -155,18 +155,22 @@ def rmsprop(
         s_t = g_t / \sqrt{\nu_t + \epsilon} \ \text{(eps\_in\_sqrt)}
             \text{ or } g_t / (\sqrt{\nu_t} + \epsilon);\\
         \text{momentum=None: } \theta_t = \theta_{t-1} - \eta_t s_t;\qquad
-        \text{else } b_t = \beta b_{t-1} + \eta_t s_t,\ \theta_t = \theta_{t-1} - b_t.
+        \text{else } b_t = \beta b_{t-1} + \eta_t s_t,\ \theta_t = \theta_{t-1} - b_t
+        \ \text{(nesterov: } \theta_t = \theta_{t-1} - \eta_t s_t - \beta b_t).
 
     (with ``bias_correction``, :math:`\mu_t, \nu_t` are divided by
     :math:`1 - \rho^t` before use). Differences that trip people up:
 
     * the learning rate is applied **before** the momentum buffer (the buffer
-      accumulates :math:`\eta_t s_t`, as PyTorch and TF's RMSProp do), unlike
-      :func:`sgd` where it multiplies the buffer; the two differ only when
-      :math:`\eta` changes over time;
+      accumulates :math:`\eta_t s_t`, as TensorFlow/Keras do); PyTorch's
+      ``RMSprop(momentum=...)`` accumulates :math:`s_t` and multiplies the
+      buffer by :math:`\eta_t` (as :func:`sgd` does here). The two agree for a
+      constant learning rate and differ under a schedule;
     * ``eps`` is **inside** the root by default; PyTorch's ``RMSprop`` puts it
-      outside (``eps_in_sqrt=False``); its ``alpha=0.99`` is ``decay`` here
-      (default 0.9).
+      outside (``eps_in_sqrt=False``), and its ``alpha=0.99`` is ``decay`` here
+      (default 0.9);
+    * the accumulator starts at ``initial_scale=0`` (PyTorch); TF1's
+      ``RMSPropOptimizer`` starts it at 1.
     """
     scaling = scale_by_stddev if centered else scale_by_rms
     return chain(

@@ -28,6 +28,9 @@ Conventions
   raises a ``ValueError`` that prints both structures.
 * ``None`` leaves in the updates (optax's convention for "no update") pass
   through the per-leaf maps untouched.
+* Complex parameters follow optax: squares are :math:`|g|^2 = \bar g g`
+  (see the gist linked from ``optax.clip_by_global_norm``); the update is
+  added to the parameters as is, so pass conjugated gradients.
 """
 
 from __future__ import annotations
@@ -94,9 +97,23 @@ def _check(updates: PyTree, reference: PyTree) -> None:
     _check_same_structure(updates, reference, "the gradients", _STATE)
 
 
+def _abs_sq(x: jax.Array) -> jax.Array:
+    """:math:`|x|^2`; for real arrays the same operations as ``x * x``."""
+    return (x.conj() * x).real
+
+
 def _moment(updates: PyTree, moments: PyTree, decay: Any, order: int) -> PyTree:
     r""":math:`(1 - \beta) g^k + \beta m`, leaf by leaf (optax's `update_moment`)."""
     return _map(lambda g, m: (1 - decay) * (g**order) + decay * m, updates, moments)
+
+
+def _moment_sq(updates: PyTree, moments: PyTree, decay: Any) -> PyTree:
+    r""":math:`(1 - \beta) |g|^2 + \beta m` (optax's `update_moment_per_elem_norm`, order 2)."""
+
+    def sq(g):
+        return g**2 if jnp.isrealobj(g) else _abs_sq(g)
+
+    return _map(lambda g, m: (1 - decay) * sq(g) + decay * m, updates, moments)
 
 
 @functools.partial(jax.jit, inline=True)
@@ -115,7 +132,8 @@ def _bias_correction(moment: PyTree, decay: Any, count: jax.Array) -> PyTree:
 def _global_norm(tree: PyTree) -> jax.Array:
     r""":math:`\sqrt{\sum_\text{leaves} \sum_i x_i^2}` in optax's summation order."""
     total = 0
-    for s in (jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)):
+    squares = (jnp.square(x.real) + jnp.square(x.imag) for x in jax.tree.leaves(tree))
+    for s in (jnp.sum(sq) for sq in squares):
         total = total + s
     return jnp.array(jnp.sqrt(total))
 
@@ -342,7 +360,7 @@ def scale_by_rss(initial_accumulator_value: Any = 0.1, eps: Any = 1e-7) -> Optim
     def update(updates, state, params=None):
         del params
         _check(updates, state.sum_of_squares)
-        sum_of_squares = _map(lambda g, t: g * g + t, updates, state.sum_of_squares)
+        sum_of_squares = _map(lambda g, t: _abs_sq(g) + t, updates, state.sum_of_squares)
         inv_sqrt = _map(lambda t: jnp.where(t > 0, jax.lax.rsqrt(t + eps), 0.0), sum_of_squares)
         updates = _map(lambda g, s: s * g, updates, inv_sqrt)
         return updates, ScaleByRssState(sum_of_squares=sum_of_squares)
@@ -405,7 +423,7 @@ def scale_by_rms(
     def update(updates, state, params=None):
         del params
         _check(updates, state.nu)
-        nu = _moment(updates, state.nu, decay, 2)
+        nu = _moment_sq(updates, state.nu, decay)
         count = _safe_increment(state.count)
         nu_hat = _bias_correction(nu, decay, count) if bias_correction else nu
         scaling = _map(lambda n: _rms_scaling(n, eps, eps_in_sqrt), nu_hat)
@@ -443,6 +461,10 @@ def scale_by_stddev(
               g_t / (\sqrt{\hat\nu_t - \hat\mu_t^2} + \epsilon).
 
     PyTorch's ``RMSprop(centered=True)`` puts ``eps`` outside the root.
+    With ``bias_correction=True`` the first step has :math:`\hat\nu_1 - \hat\mu_1^2
+    = g_1^2 - g_1^2`, zero up to rounding: the update is :math:`g_1/\sqrt{\epsilon}`,
+    or NaN where rounding makes it negative and ``eps`` is too small to absorb
+    it. This is optax's behaviour, reproduced as is.
 
     Raises:
       ValueError: as :func:`scale_by_rms`.
@@ -458,14 +480,14 @@ def scale_by_stddev(
         del params
         _check(updates, state.nu)
         mu = _moment(updates, state.mu, decay, 1)
-        nu = _moment(updates, state.nu, decay, 2)
+        nu = _moment_sq(updates, state.nu, decay)
         count = _safe_increment(state.count)
         if bias_correction:
             mu_hat = _bias_correction(mu, decay, count)
             nu_hat = _bias_correction(nu, decay, count)
         else:
             mu_hat, nu_hat = mu, nu
-        scaling = _map(lambda m, n: _rms_scaling(n - m * m, eps, eps_in_sqrt), mu_hat, nu_hat)
+        scaling = _map(lambda m, n: _rms_scaling(n - _abs_sq(m), eps, eps_in_sqrt), mu_hat, nu_hat)
         updates = _map(lambda g, s: s * g, updates, scaling)
         return updates, ScaleByRStdDevState(count=count, mu=mu, nu=nu)
 
@@ -526,7 +548,7 @@ def scale_by_adam(
         del params
         _check(updates, state.nu)
         mu = _moment(updates, state.mu, b1, 1)
-        nu = _moment(updates, state.nu, b2, 2)
+        nu = _moment_sq(updates, state.nu, b2)
         count = _safe_increment(state.count)
         if nesterov:
             mu_hat = _map(

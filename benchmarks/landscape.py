@@ -1,0 +1,187 @@
+"""A 2-D loss-landscape slice: jaxnn.landscape.slice_2d vs Li et al.'s point-by-point loop.
+
+Command::
+
+    python -m benchmarks run landscape [--quick] [--out DIR]
+
+What is measured: the time to evaluate the loss of the MNIST-1D MLP
+40-256-256-10 (at its He-normal initialization, key 0) over the 4000
+training examples on a 51 x 51 grid (``--quick``: 11 x 11 on the first 1000
+examples) spanned by two filter-normalized random directions
+(``random_direction``, keys 1 and 2), coordinates in [-1, 1].
+
+How:
+
+* Reference (Li et al. 2018, ``plot_surface.py``): a Python loop over the
+  grid points; at each point the parameters ``params + a dx + b dy`` are
+  formed on the host (NumPy), passed to a jit-compiled loss over the whole
+  dataset, and the value is read back (``float``) before the next point.
+* jaxnn: ``slice_2d(loss_fn, params, dx, dy, xs, ys, chunk_size=c)`` with the
+  default chunk size (``c=None``) and several explicit ones: one compiled
+  program, vmapped over chunks of points.
+* Both must give the same Z (relative difference <= 1e-3, else an error).
+* ``time_interleaved`` with one timed round after a warm-up round (each
+  round evaluates the whole grid, so one round is seconds to minutes).
+* Ceiling: the float32 matrix-multiply rate measured in the same run (a
+  jitted ``a @ b`` on 2048 x 2048 matrices, 1024 with ``--quick``; FLOPs
+  ``2 m n k``; probed before and after the slices, the faster kept). The
+  work is the MLP's forward matrix-product FLOPs,
+  ``2 n (40*256 + 256*256 + 256*10)`` per point for ``n`` examples
+  (biases, ReLU and the loss are not counted), times the grid points.
+
+Summary: ``speedup_vs_loop`` (loop time / slice_2d time at the default chunk
+size), ``fraction_of_matmul_peak`` and ``points_per_second`` (default chunk
+size), with ``best_*`` counterparts over the chunk sizes tried and
+``best_chunk_size``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks._common import print_table, time_interleaved, write_result
+from benchmarks._models import MLP_SIZES, jaxnn_mlp, mlp_flops, mnist1d_arrays, target
+from jaxnn import landscape, losses
+
+NAME = "landscape"
+GRID, QUICK_GRID = 51, 11
+EXAMPLES, QUICK_EXAMPLES = 4000, 1000
+CHUNKS, QUICK_CHUNKS = (None, 1, 4, 16, 64), (None, 1, 16)
+MATMUL, QUICK_MATMUL = 2048, 1024
+
+
+def reference_loop(loss_fn, params, dx, dy, xs, ys) -> np.ndarray:
+    """Li et al.'s method: one jit-compiled loss call per grid point, parameters built on host."""
+    jit_loss = jax.jit(loss_fn)
+    p0, u, v = (jax.device_get(t) for t in (params, dx, dy))
+    z = np.empty((len(ys), len(xs)), np.float32)
+    for i, b in enumerate(np.asarray(ys, np.float32)):
+        for j, a in enumerate(np.asarray(xs, np.float32)):
+            point = jax.tree.map(lambda w, d1, d2: w + a * d1 + b * d2, p0, u, v)  # noqa: B023
+            z[i, j] = float(jit_loss(point))
+    return z
+
+
+def matmul_rate(m: int, repeats: int = 3) -> float:
+    """FLOP/s of a jitted float32 `a @ b` with `m x m` operands (`2 m^3` FLOPs)."""
+    a = jax.random.normal(jax.random.key(0), (m, m), jnp.float32)
+    b = jax.random.normal(jax.random.key(1), (m, m), jnp.float32)
+    mm = jax.jit(jnp.matmul)
+    t = time_interleaved({"matmul": lambda: mm(a, b)}, repeats)["matmul"]
+    return 2 * m**3 / t["min"]
+
+
+def run(quick: bool, out_dir: str | Path) -> dict:
+    grid = QUICK_GRID if quick else GRID
+    n_examples = QUICK_EXAMPLES if quick else EXAMPLES
+    chunks = QUICK_CHUNKS if quick else CHUNKS
+    mm_size = QUICK_MATMUL if quick else MATMUL
+    rates = [matmul_rate(mm_size)]
+
+    x, y = mnist1d_arrays()
+    x, y = x[:n_examples], y[:n_examples]
+    model = jaxnn_mlp()
+    _, params, state = jax.jit(model.init, static_argnums=1)(jax.random.key(0), (-1, 40))
+    loss_fn = landscape.model_loss(model, state, (x, y), losses.softmax_cross_entropy)
+    dx = landscape.random_direction(jax.random.key(1), params)
+    dy = landscape.random_direction(jax.random.key(2), params)
+    xs = ys = jnp.linspace(-1.0, 1.0, grid)
+
+    outputs: dict[str, Any] = {}  # the last Z of each candidate, compared after timing
+    chunk_used: dict[str, int] = {}  # the chunk size slice_2d chose, per candidate
+
+    def candidate(name, fn):
+        def call():
+            outputs[name] = fn()
+            if name != "loop":
+                chunk_used[name] = landscape.last_slice_info().chunk_size
+            return outputs[name]
+
+        return call
+
+    loop = lambda: reference_loop(loss_fn, params, dx, dy, xs, ys)
+    candidates = {"loop": candidate("loop", loop)}
+    for c in chunks:
+        slice_c = lambda c=c: landscape.slice_2d(loss_fn, params, dx, dy, xs, ys, chunk_size=c)
+        candidates[f"chunk={c}"] = candidate(f"chunk={c}", slice_c)
+    t = time_interleaved(candidates, repeats=1)
+    z_ref = np.asarray(outputs["loop"])
+    z_max_diff = 0.0
+    for z in outputs.values():
+        z_max_diff = max(z_max_diff, float(np.max(np.abs(np.asarray(z) - z_ref) / np.abs(z_ref))))
+    if not z_max_diff <= 1e-3:
+        raise RuntimeError(
+            f"landscape: slice_2d and the reference loop disagree (largest relative difference "
+            f"of Z {z_max_diff:.3g} > 1e-3); the timing would compare different computations."
+        )
+    rates.append(matmul_rate(mm_size))
+    peak = max(rates)
+
+    points = grid * grid
+    flops = mlp_flops(40, MLP_SIZES, n_examples) * points
+    rows = []
+    for name, timing in t.items():
+        seconds = timing["min"]
+        rows.append(
+            {
+                "method": name,
+                "chunk_size": None if name == "loop" else chunk_used[name],
+                "seconds": seconds,
+                "points_per_second": points / seconds,
+                "gflop_per_s": flops / seconds / 1e9,
+                "fraction_of_matmul_peak": flops / seconds / peak,
+                "speedup_vs_loop": t["loop"]["min"] / seconds,
+                "timings": timing,
+            }
+        )
+    print_table(
+        rows,
+        ["method", "chunk_size", "seconds", "points_per_second", "gflop_per_s",
+         "fraction_of_matmul_peak", "speedup_vs_loop"],
+        title=f"{NAME}: {grid}x{grid} slice over {n_examples} examples "
+        f"(matmul peak {peak / 1e9:.3g} GFLOP/s)",
+    )  # fmt: skip
+    default = next(r for r in rows if r["method"] == "chunk=None")
+    best = max((r for r in rows if r["method"] != "loop"), key=lambda r: r["points_per_second"])
+    summary = {
+        "speedup_vs_loop": default["speedup_vs_loop"],
+        "fraction_of_matmul_peak": default["fraction_of_matmul_peak"],
+        "points_per_second": default["points_per_second"],
+        "default_chunk_size": default["chunk_size"],
+        "best_speedup_vs_loop": best["speedup_vs_loop"],
+        "best_fraction_of_matmul_peak": best["fraction_of_matmul_peak"],
+        "best_chunk_size": best["chunk_size"],
+        "matmul_gflop_per_s": peak / 1e9,
+        "z_max_relative_difference": z_max_diff,
+    }
+    result = {
+        "config": {
+            "grid": [grid, grid],
+            "examples": n_examples,
+            "model": "MLP 40-256-256-10 at init (key 0)",
+            "directions": "random_direction(norm='filter', ignore='biasbn'), keys 1 and 2",
+            "chunk_sizes": list(chunks),
+            "matmul_size": mm_size,
+            "flops_per_point": mlp_flops(40, MLP_SIZES, n_examples),
+            "repeats": 1,
+        },
+        "rows": rows,
+        "summary": summary,
+        "targets": {
+            "speedup_vs_loop": target(
+                "speedup_vs_loop >= 3", summary["speedup_vs_loop"], summary["speedup_vs_loop"] >= 3
+            ),
+            "fraction_of_matmul_peak": target(
+                "fraction_of_matmul_peak >= 0.5",
+                summary["fraction_of_matmul_peak"],
+                summary["fraction_of_matmul_peak"] >= 0.5,
+            ),
+        },
+    }
+    write_result(out_dir, NAME, result)
+    return result
