@@ -20,6 +20,9 @@ How:
   default chunk size (``c=None``) and several explicit ones: one compiled
   program, vmapped over chunks of points.
 * Both must give the same Z (relative difference <= 1e-3, else an error).
+* The same grid is also timed on the first 100 examples only (loop vs the
+  default chunk size): an overhead-bound regime where a point costs about
+  as much as one Python iteration, to show where batching the points pays.
 * ``time_interleaved`` with one timed round after a warm-up round (each
   round evaluates the whole grid, so one round is seconds to minutes).
 * Ceiling: the float32 matrix-multiply rate measured in the same run (a
@@ -31,8 +34,9 @@ How:
 
 Summary: ``speedup_vs_loop`` (loop time / slice_2d time at the default chunk
 size), ``fraction_of_matmul_peak`` and ``points_per_second`` (default chunk
-size), with ``best_*`` counterparts over the chunk sizes tried and
-``best_chunk_size``.
+size), with ``best_*`` counterparts over the chunk sizes tried,
+``best_chunk_size``, ``loop_fraction_of_matmul_peak`` (how close the
+reference already is to the ceiling) and ``speedup_vs_loop_100_examples``.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ GRID, QUICK_GRID = 51, 11
 EXAMPLES, QUICK_EXAMPLES = 4000, 1000
 CHUNKS, QUICK_CHUNKS = (None, 1, 4, 16, 64), (None, 1, 16)
 MATMUL, QUICK_MATMUL = 2048, 1024
+SMALL = 100  # examples in the overhead-bound comparison
 
 
 def reference_loop(loss_fn, params, dx, dy, xs, ys) -> np.ndarray:
@@ -76,24 +81,13 @@ def matmul_rate(m: int, repeats: int = 3) -> float:
     return 2 * m**3 / t["min"]
 
 
-def run(quick: bool, out_dir: str | Path) -> dict:
-    grid = QUICK_GRID if quick else GRID
-    n_examples = QUICK_EXAMPLES if quick else EXAMPLES
-    chunks = QUICK_CHUNKS if quick else CHUNKS
-    mm_size = QUICK_MATMUL if quick else MATMUL
-    rates = [matmul_rate(mm_size)]
+def _time_slices(loss_fn, params, dx, dy, xs, ys, chunks):
+    """Time the loop and slice_2d at each chunk size, interleaved; check they agree.
 
-    x, y = mnist1d_arrays()
-    x, y = x[:n_examples], y[:n_examples]
-    model = jaxnn_mlp()
-    _, params, state = jax.jit(model.init, static_argnums=1)(jax.random.key(0), (-1, 40))
-    loss_fn = landscape.model_loss(model, state, (x, y), losses.softmax_cross_entropy)
-    dx = landscape.random_direction(jax.random.key(1), params)
-    dy = landscape.random_direction(jax.random.key(2), params)
-    xs = ys = jnp.linspace(-1.0, 1.0, grid)
-
+    Returns (timings, chunk size slice_2d used per candidate, max relative Z difference).
+    """
     outputs: dict[str, Any] = {}  # the last Z of each candidate, compared after timing
-    chunk_used: dict[str, int] = {}  # the chunk size slice_2d chose, per candidate
+    chunk_used: dict[str, int] = {}
 
     def candidate(name, fn):
         def call():
@@ -111,43 +105,72 @@ def run(quick: bool, out_dir: str | Path) -> dict:
         candidates[f"chunk={c}"] = candidate(f"chunk={c}", slice_c)
     t = time_interleaved(candidates, repeats=1)
     z_ref = np.asarray(outputs["loop"])
-    z_max_diff = 0.0
-    for z in outputs.values():
-        z_max_diff = max(z_max_diff, float(np.max(np.abs(np.asarray(z) - z_ref) / np.abs(z_ref))))
+    z_max_diff = max(
+        float(np.max(np.abs(np.asarray(z) - z_ref) / np.abs(z_ref))) for z in outputs.values()
+    )
     if not z_max_diff <= 1e-3:
         raise RuntimeError(
             f"landscape: slice_2d and the reference loop disagree (largest relative difference "
             f"of Z {z_max_diff:.3g} > 1e-3); the timing would compare different computations."
         )
+    return t, chunk_used, z_max_diff
+
+
+def run(quick: bool, out_dir: str | Path) -> dict:
+    grid = QUICK_GRID if quick else GRID
+    n_examples = QUICK_EXAMPLES if quick else EXAMPLES
+    chunks = QUICK_CHUNKS if quick else CHUNKS
+    mm_size = QUICK_MATMUL if quick else MATMUL
+    rates = [matmul_rate(mm_size)]
+
+    x, y = mnist1d_arrays()
+    x, y = x[:n_examples], y[:n_examples]
+    model = jaxnn_mlp()
+    _, params, state = jax.jit(model.init, static_argnums=1)(jax.random.key(0), (-1, 40))
+    loss_fn = landscape.model_loss(model, state, (x, y), losses.softmax_cross_entropy)
+    dx = landscape.random_direction(jax.random.key(1), params)
+    dy = landscape.random_direction(jax.random.key(2), params)
+    xs = ys = jnp.linspace(-1.0, 1.0, grid)
+
+    t, chunk_used, z_max_diff = _time_slices(loss_fn, params, dx, dy, xs, ys, chunks)
+    # The same grid in an overhead-bound regime: a tiny dataset, so each point is cheap.
+    small_data = (x[:SMALL], y[:SMALL])
+    small_loss = landscape.model_loss(model, state, small_data, losses.softmax_cross_entropy)
+    t_small, small_chunks, small_diff = _time_slices(small_loss, params, dx, dy, xs, ys, (None,))
+    z_max_diff = max(z_max_diff, small_diff)
     rates.append(matmul_rate(mm_size))
     peak = max(rates)
 
     points = grid * grid
-    flops = mlp_flops(40, MLP_SIZES, n_examples) * points
     rows = []
-    for name, timing in t.items():
-        seconds = timing["min"]
-        rows.append(
-            {
-                "method": name,
-                "chunk_size": None if name == "loop" else chunk_used[name],
-                "seconds": seconds,
-                "points_per_second": points / seconds,
-                "gflop_per_s": flops / seconds / 1e9,
-                "fraction_of_matmul_peak": flops / seconds / peak,
-                "speedup_vs_loop": t["loop"]["min"] / seconds,
-                "timings": timing,
-            }
-        )
+    for examples, timings, used in ((n_examples, t, chunk_used), (SMALL, t_small, small_chunks)):
+        flops = mlp_flops(40, MLP_SIZES, examples) * points
+        for name, timing in timings.items():
+            seconds = timing["min"]
+            rows.append(
+                {
+                    "examples": examples,
+                    "method": name,
+                    "chunk_size": None if name == "loop" else used[name],
+                    "seconds": seconds,
+                    "points_per_second": points / seconds,
+                    "gflop_per_s": flops / seconds / 1e9,
+                    "fraction_of_matmul_peak": flops / seconds / peak,
+                    "speedup_vs_loop": timings["loop"]["min"] / seconds,
+                    "timings": timing,
+                }
+            )
     print_table(
         rows,
-        ["method", "chunk_size", "seconds", "points_per_second", "gflop_per_s",
+        ["examples", "method", "chunk_size", "seconds", "points_per_second", "gflop_per_s",
          "fraction_of_matmul_peak", "speedup_vs_loop"],
         title=f"{NAME}: {grid}x{grid} slice over {n_examples} examples "
         f"(matmul peak {peak / 1e9:.3g} GFLOP/s)",
     )  # fmt: skip
-    default = next(r for r in rows if r["method"] == "chunk=None")
-    best = max((r for r in rows if r["method"] != "loop"), key=lambda r: r["points_per_second"])
+    main = [r for r in rows if r["examples"] == n_examples]
+    default = next(r for r in main if r["method"] == "chunk=None")
+    best = max((r for r in main if r["method"] != "loop"), key=lambda r: r["points_per_second"])
+    small = next(r for r in rows if r["examples"] == SMALL and r["method"] == "chunk=None")
     summary = {
         "speedup_vs_loop": default["speedup_vs_loop"],
         "fraction_of_matmul_peak": default["fraction_of_matmul_peak"],
@@ -156,7 +179,9 @@ def run(quick: bool, out_dir: str | Path) -> dict:
         "best_speedup_vs_loop": best["speedup_vs_loop"],
         "best_fraction_of_matmul_peak": best["fraction_of_matmul_peak"],
         "best_chunk_size": best["chunk_size"],
+        "loop_fraction_of_matmul_peak": main[0]["fraction_of_matmul_peak"],
         "matmul_gflop_per_s": peak / 1e9,
+        f"speedup_vs_loop_{SMALL}_examples": small["speedup_vs_loop"],
         "z_max_relative_difference": z_max_diff,
     }
     result = {
@@ -168,6 +193,7 @@ def run(quick: bool, out_dir: str | Path) -> dict:
             "chunk_sizes": list(chunks),
             "matmul_size": mm_size,
             "flops_per_point": mlp_flops(40, MLP_SIZES, n_examples),
+            "overhead_bound_examples": SMALL,
             "repeats": 1,
         },
         "rows": rows,

@@ -22,20 +22,17 @@ Expected result.
    at w = 1 the squares of 1 ± h are almost exactly representable in binary, so
    even the round-off nearly vanishes and the plot would show neither branch.)
 2. Cost. `jaxnn.gradcheck.numerical_grad` evaluates f twice per weight, so
-   its cost, measured in forward passes, is ≈ 2P: it grows linearly with the
-   number of weights P (log-log slope ≈ 1; measured 1.1–1.2). One backward
-   pass (`jax.grad`) costs a small, bounded number of forward passes whatever
-   P is (the "cheap gradient principle": ≤ ~5, measured 1.3–3.4, slope ≈ 0.2
-   ≪ 1 — the ratio creeps up over the smallest nets, where per-operation
-   overhead rather than matmul work dominates both passes). Costs are CPU
-   seconds of the process (all threads; robust on a shared machine), medians
-   over interleaved rounds of compiled, synchronized calls. In absolute
-   seconds both slopes shift by the slope of the forward pass itself (≈ 1
-   once matmuls dominate, ≈ 0 while fixed overhead does), so the claim is
-   checked in forward-pass units; the absolute slopes are recorded too.
-   Threshold note: "slope ≈ 0 for the backward pass" is checked as ≤ 0.4 plus
-   a ratio ≤ 5 at every size, because on small nets the measured slope is
-   ≈ 0.2, not 0, for the overhead reason above.
+   its cost, measured in forward passes, is ≈ 2P (measured 0.75–0.9 × 2P): it
+   grows linearly with the number of weights P (log-log slope ≈ 1; measured
+   0.98–0.99). One backward pass (`jax.grad`) costs a small, fixed number of
+   forward passes whatever P is (the "cheap gradient principle": measured
+   1.9–3.0, slope ≈ 0.05). Costs are CPU seconds of the process (all threads;
+   robust on a shared machine), medians over interleaved rounds of compiled,
+   synchronized calls. In absolute seconds both slopes shift by the slope of
+   the forward pass itself (≈ 1 once matmuls dominate, ≈ 0 while fixed
+   overhead does), so the claim is checked in forward-pass units — numerical
+   slope in [0.8, 1.2], backward |slope| ≤ 0.3 and backward ≤ 5 forward passes
+   at every size; the absolute slopes are recorded too.
 
 The h-sweep evaluates the same formula as `jaxnn.gradcheck.numerical_grad`
 (including its denominator: the step as represented, (w_i + h) − (w_i − h)),
@@ -87,8 +84,8 @@ class Config:
     loop: int = 64  # forward/backward passes per timed compiled loop
     repeats: int = 5  # timing: median over this many interleaved rounds
     min_seconds: float = 0.02  # each timing repeats its call until it spans this much CPU time
-    numeric_slope: tuple[float, float] = (0.8, 1.3)  # accepted slope of numerical/forward
-    backward_slope_max: float = 0.4  # accepted slope of backward/forward ("≪ 1")
+    numeric_slope: tuple[float, float] = (0.8, 1.2)  # accepted slope of numerical/forward
+    backward_slope_max: float = 0.3  # accepted |slope| of backward/forward ("≪ 1")
     backward_ratio_max: float = 5.0  # a backward pass costs at most this many forward passes
     seed: int = 0  # numpy seed of the weights and data
 
@@ -318,8 +315,8 @@ def run(config: Config, out_dir) -> dict:
         checks.add(
             "backward pass cost (in forward passes): largest ratio and slope vs P",
             [ratio, s_bwd],
-            ratio <= config.backward_ratio_max and s_bwd <= config.backward_slope_max,
-            f"≤ {config.backward_ratio_max:g} forward passes at every size and slope ≤ "
+            ratio <= config.backward_ratio_max and abs(s_bwd) <= config.backward_slope_max,
+            f"≤ {config.backward_ratio_max:g} forward passes at every size and |slope| ≤ "
             f"{config.backward_slope_max:g} (≪ 1): it does not grow with P",
         )
         numbers = {"accuracy": acc, "cost": cost}
@@ -372,7 +369,7 @@ def _plot_cost(cost, folder) -> str:
     ):
         ax1.loglog(p, [r[k] for r in rows], "o-", label=label)
     ax1.set_xlabel("number of weights P")
-    ax1.set_ylabel("CPU seconds (min over repeats)")
+    ax1.set_ylabel("CPU seconds per call (median)")
     ax1.set_title("cost of one call")
     ax1.legend()
     ax2.loglog(

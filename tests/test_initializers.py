@@ -8,6 +8,7 @@ uniform are lighter-tailed), so `rtol=0.03` is more than 5 standard
 deviations; the sample mean is checked within 5 standard errors.
 """
 
+import functools
 import math
 
 import chex
@@ -43,13 +44,23 @@ RTOL = 0.03
 TRUNCATED_STDDEV = 0.87962566103423978
 
 
+# Each test compiles one program for all it draws: op-by-op execution would compile
+# every primitive of the samplers for every new shape, which dominates the run time.
+@functools.cache
+def _draws(name):
+    """Draws of initializer `name` for every kernel in SHAPES (float64 copies)."""
+    init = getattr(I, name)()
+    draws = jax.jit(lambda key: {k: init(key, shape) for k, shape in SHAPES.items()})
+    return {k: np.asarray(w, np.float64) for k, w in draws(jax.random.key(3)).items()}
+
+
 @pytest.mark.parametrize("kernel", sorted(SHAPES))
 @pytest.mark.parametrize("name", sorted(VARIANCES))
 def test_variance_matches_formula(name, kernel):
-    shape, (fan_in, fan_out) = SHAPES[kernel], FANS[kernel]
-    w = np.asarray(getattr(I, name)()(jax.random.key(3), shape), np.float64)
+    w = _draws(name)[kernel]
+    (fan_in, fan_out), expected_shape = FANS[kernel], SHAPES[kernel]
     expected = VARIANCES[name](fan_in, fan_out)
-    assert w.shape == shape
+    assert w.shape == expected_shape
     np.testing.assert_allclose(w.var(), expected, rtol=RTOL)
     assert abs(w.mean()) < 5 * math.sqrt(expected / w.size)
     bound = math.sqrt(3 * expected)  # uniform: U(-a, a) with a^2 / 3 = Var
@@ -63,15 +74,17 @@ def test_variance_matches_formula(name, kernel):
 def test_equals_jax_nn_initializers(name):
     ours = I.normal(0.3) if name == "normal" else getattr(I, name)()
     theirs = getattr(jax.nn.initializers, name)(*([0.3] if name == "normal" else []))
-    key = jax.random.key(7)
-    for shape, dtype in [(SHAPES["dense"], jnp.bfloat16), (SHAPES["conv2d"], jnp.float32)]:
-        np.testing.assert_array_equal(ours(key, shape, dtype), theirs(key, shape, dtype))
+    cases = [(SHAPES["dense"], jnp.bfloat16), (SHAPES["conv2d"], jnp.float32)]
+    both = jax.jit(lambda k: [(ours(k, s, d), theirs(k, s, d)) for s, d in cases])
+    for a, b in both(jax.random.key(7)):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
 
 
 def test_normal_stddev():
-    w = I.normal(0.25)(jax.random.key(0), (256, 256))
-    np.testing.assert_allclose(jnp.std(w), 0.25, rtol=RTOL)
-    assert jnp.abs(w).max() > 2 * 0.25  # untruncated: tails beyond two stddevs occur
+    w = np.asarray(jax.jit(lambda k: I.normal(0.25)(k, (256, 256)))(jax.random.key(0)))
+    np.testing.assert_allclose(w.std(), 0.25, rtol=RTOL)
+    assert np.abs(w).max() > 2 * 0.25  # untruncated: tails beyond two stddevs occur
 
 
 def test_zeros_and_ones():
@@ -82,17 +95,18 @@ def test_zeros_and_ones():
 
 
 def test_dtype_float64(x64):
-    w = I.he_normal()(jax.random.key(0), (8, 4), jnp.float64)
-    assert w.dtype == jnp.float64
-    assert I.glorot_uniform()(jax.random.key(0), (8, 4)).dtype == jnp.float32  # the default
+    draw = lambda k: (I.he_normal()(k, (8, 4), jnp.float64), I.glorot_uniform()(k, (8, 4)))
+    w64, default = jax.jit(draw)(jax.random.key(0))
+    assert w64.dtype == jnp.float64
+    assert default.dtype == jnp.float32  # the default dtype
 
 
 def test_raw_and_typed_keys_agree_and_are_deterministic():
-    init = I.glorot_normal()
-    typed = init(jax.random.key(5), (6, 7))
-    np.testing.assert_array_equal(typed, init(jax.random.PRNGKey(5), (6, 7)))
-    np.testing.assert_array_equal(typed, init(jax.random.key(5), (6, 7)))
-    assert not np.array_equal(typed, init(jax.random.key(6), (6, 7)))
+    draw = jax.jit(lambda k: I.glorot_normal()(k, (6, 7)))
+    typed = draw(jax.random.key(5))
+    np.testing.assert_array_equal(typed, draw(jax.random.PRNGKey(5)))
+    np.testing.assert_array_equal(typed, draw(jax.random.key(5)))
+    assert not np.array_equal(typed, draw(jax.random.key(6)))
 
 
 @pytest.mark.parametrize("name", sorted(VARIANCES))
@@ -110,8 +124,8 @@ def test_one_dimensional_shape_raises(name):
     ],
 )
 def test_layer_default_init_is_he_normal_with_zero_bias(layer, input_shape, fan_in):
-    _, params, _ = layer.init(jax.random.key(0), input_shape)
-    np.testing.assert_allclose(jnp.var(params["w"]), 2 / fan_in, rtol=RTOL)
+    params = jax.jit(lambda k: layer.init(k, input_shape)[1])(jax.random.key(0))
+    np.testing.assert_allclose(np.var(params["w"]), 2 / fan_in, rtol=RTOL)
     np.testing.assert_array_equal(params["b"], 0.0)
 
 

@@ -13,6 +13,16 @@ Modules: ``base`` (protocol), ``transforms`` (building blocks), ``alias``
 (``inject_hyperparams``, ``partition``).
 """
 
+from jaxnn.optim.adaptive import (
+    ScaleByAdamState,
+    ScaleByRmsState,
+    ScaleByRssState,
+    ScaleByRStdDevState,
+    scale_by_adam,
+    scale_by_rms,
+    scale_by_rss,
+    scale_by_stddev,
+)
 from jaxnn.optim.alias import (
     adagrad,
     adam,
@@ -38,10 +48,6 @@ from jaxnn.optim.transforms import (
     AddNoiseState,
     MaskedNode,
     MaskedState,
-    ScaleByAdamState,
-    ScaleByRmsState,
-    ScaleByRssState,
-    ScaleByRStdDevState,
     ScaleByScheduleState,
     TraceState,
     add_decayed_weights,
@@ -52,12 +58,8 @@ from jaxnn.optim.transforms import (
     identity,
     masked,
     scale,
-    scale_by_adam,
     scale_by_learning_rate,
-    scale_by_rms,
-    scale_by_rss,
     scale_by_schedule,
-    scale_by_stddev,
     trace,
 )
 from jaxnn.optim.wrappers import (

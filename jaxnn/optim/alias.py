@@ -28,17 +28,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from jaxnn.optim.adaptive import (
+    scale_by_adam,
+    scale_by_rms,
+    scale_by_rss,
+    scale_by_stddev,
+)
 from jaxnn.optim.base import Optimizer, PyTree, ScalarOrSchedule
 from jaxnn.optim.transforms import (
     add_decayed_weights,
     add_noise,
     chain,
     identity,
-    scale_by_adam,
     scale_by_learning_rate,
-    scale_by_rms,
-    scale_by_rss,
-    scale_by_stddev,
     trace,
 )
 
@@ -206,7 +208,7 @@ def adam(
             {\sqrt{v_t / (1-\beta_2^t) + \bar\epsilon} + \epsilon}.
 
     ``eps`` is outside the root (paper, PyTorch); ``eps_root`` inside. See
-    :func:`~jaxnn.optim.transforms.scale_by_adam` for the Nesterov variant.
+    :func:`~jaxnn.optim.adaptive.scale_by_adam` for the Nesterov variant.
     """
     return chain(
         scale_by_adam(
