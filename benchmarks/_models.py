@@ -120,12 +120,14 @@ def cnn_to_flax(params: tuple) -> dict:
 def mlp_flops(in_dim: int, sizes: Sequence[int], n: int) -> int:
     """Matrix-product FLOPs of one forward pass over `n` examples: `2 n sum_l d_l d_{l+1}`."""
     dims = [in_dim, *sizes]
-    return 2 * n * sum(a * b for a, b in zip(dims[:-1], dims[1:]))
+    return 2 * n * sum(a * b for a, b in zip(dims[:-1], dims[1:], strict=True))
 
 
 def tree_nbytes(tree: Any) -> int:
     """Bytes held by the array leaves of `tree`."""
-    return sum(int(np.prod(np.shape(x))) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
+    return sum(
+        int(np.prod(np.shape(x))) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree)
+    )
 
 
 def inner_for(fn: Callable[[], Any], min_seconds: float = 0.01, max_inner: int = 200) -> int:
@@ -157,4 +159,3 @@ def hlo_ops(compiled_text: str) -> list[str]:
         line = re.sub(r"%[\w.\-]+", "%v", line)
         out.append(re.sub(r"parameter\(\d+\)", "parameter()", line))
     return out
-

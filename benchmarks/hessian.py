@@ -10,7 +10,7 @@ training examples (``--quick``: the first 1000):
 
 * one Hessian-vector product, ``jaxnn.landscape.hvp`` (forward-over-reverse),
   relative to one gradient (``jax.grad``) and one loss evaluation; a
-  reverse-over-reverse HVP is timed alongside for reference;
+  reverse-over-reverse HVP is timed alongside for reference (full run only);
 * ``hessian_top_eigenvalues(loss_fn, params, key, k=1)`` (Lanczos, default
   ``num_iters=100``, ``tol=1e-6``): seconds to the top eigenvalue, with and
   without compilation, and the number of HVPs it used;
@@ -20,7 +20,8 @@ training examples (``--quick``: the first 1000):
 How: each function is jit-compiled; the loss / gradient / HVP are timed with
 ``time_interleaved`` (compile first, block, interleave, min and median).
 The eigenvalue and spectrum calls are timed once cold (the first call: trace,
-compile and run) and then warm (``repeats`` further calls, min kept).
+compile and run) and then warm (3 further calls, 1 with ``--quick``, min
+kept).
 ``lanczos_overhead`` is the warm Lanczos time per HVP divided by one HVP
 (above 1: the time spent in re-orthogonalization and the loop).
 
@@ -55,7 +56,9 @@ def _reverse_over_reverse(loss_fn):
     g = jax.grad(loss_fn)
 
     def dot(a, b):
-        return sum(jnp.vdot(u, w) for u, w in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+        return sum(
+            jnp.vdot(u, w) for u, w in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+        )
 
     return lambda p, v: jax.grad(lambda q: dot(g(q), v))(p)
 
@@ -77,6 +80,7 @@ def run(quick: bool, out_dir: str | Path) -> dict:
     n_examples = QUICK_EXAMPLES if quick else EXAMPLES
     order = QUICK_ORDER if quick else ORDER
     repeats = 3 if quick else 10
+    warm_repeats = 1 if quick else 3
     x, y = mnist1d_arrays()
     x, y = x[:n_examples], y[:n_examples]
     model = jaxnn_mlp(SIZES)
@@ -88,24 +92,24 @@ def run(quick: bool, out_dir: str | Path) -> dict:
     loss = jax.jit(loss_fn)
     grad = jax.jit(jax.grad(loss_fn))
     hvp = jax.jit(lambda p, t: landscape.hvp(loss_fn, p, t))
-    rev_rev = jax.jit(_reverse_over_reverse(loss_fn))
-    t = time_interleaved(
-        {
-            "loss": lambda: loss(params),
-            "grad": lambda: grad(params),
-            "hvp": lambda: hvp(params, v),
-            "hvp_reverse_over_reverse": lambda: rev_rev(params, v),
-        },
-        repeats,
-    )
+    candidates = {
+        "loss": lambda: loss(params),
+        "grad": lambda: grad(params),
+        "hvp": lambda: hvp(params, v),
+    }
+    if not quick:
+        rev_rev = jax.jit(_reverse_over_reverse(loss_fn))
+        candidates["hvp_reverse_over_reverse"] = lambda: rev_rev(params, v)
+    t = time_interleaved(candidates, repeats)
     top_cold, top_warm, eig = _cold_then_warm(
-        lambda: landscape.hessian_top_eigenvalues(loss_fn, params, jax.random.key(2), k=1), repeats
+        lambda: landscape.hessian_top_eigenvalues(loss_fn, params, jax.random.key(2), k=1),
+        warm_repeats,
     )
     spec_cold, spec_warm, _ = _cold_then_warm(
         lambda: landscape.hessian_spectrum(
             loss_fn, params, jax.random.key(3), order=order, num_runs=NUM_RUNS
         ),
-        max(1, repeats // 3),
+        warm_repeats,
     )
     matvecs = int(eig.num_matvecs)
     hvp_s, grad_s = t["hvp"]["min"], t["grad"]["min"]
@@ -147,6 +151,7 @@ def run(quick: bool, out_dir: str | Path) -> dict:
             "spectrum": {"order": order, "num_runs": NUM_RUNS},
             "top_eigenvalues": {"k": 1, "num_iters": 100, "tol": 1e-6, "method": "lanczos"},
             "repeats": repeats,
+            "warm_repeats": warm_repeats,
         },
         "rows": rows,
         "timings": t,

@@ -30,8 +30,9 @@ How:
   ``bytes / time / bandwidth`` (above 1 means the tree sits in cache).
 * A timing-free check: ``same_program`` is true when the two compiled HLO
   programs have the same instructions (names, metadata and parameter
-  numbers stripped; compared at the largest size): XLA then runs the same code for both, and any measured
-  ratio away from 1 is machine noise. ``hlo_ops`` gives both sizes.
+  numbers stripped; compared at the largest size): XLA then runs the same
+  code for both, and any measured ratio away from 1 is machine noise.
+  ``hlo_ops`` gives both programs' instruction counts.
 
 Summary: ``max_ratio`` and ``median_ratio`` of ``jaxnn min time / optax min
 time`` over the optimizers at the large sizes (1e6 and 1e7; 1e6 only with
@@ -78,7 +79,7 @@ OPTIMIZERS: dict[str, tuple[Callable[[float], Any], Callable[[float], Any]]] = {
 
 
 def make_tree(size: int, key: jax.Array) -> dict:
-    """About `size` float32 values in 4 kernels `(d, d)` and 4 biases `(d,)`, `4 (d^2 + d) ~ size`."""
+    """About `size` float32 values: 4 kernels `(d, d)` and 4 biases `(d,)`, `4 (d^2 + d) ~ size`."""
     d = max(1, round((math.sqrt(1 + size) - 1) / 2))
     keys = jax.random.split(key, 8)
     return {
@@ -178,9 +179,7 @@ def run(quick: bool, out_dir: str | Path) -> dict:
         "median_ratio": statistics.median(ratios),
         "best_fraction_of_bandwidth": max(r["jaxnn_fraction_of_bandwidth"] for r in large),
         "bandwidth_gb_per_s": bandwidth / 1e9,
-        "optimizers_with_identical_hlo": sum(
-            1 for r in rows if r.get("same_program", False)
-        ),
+        "optimizers_with_identical_hlo": sum(1 for r in rows if r.get("same_program", False)),
     }
     result = {
         "config": {
@@ -195,8 +194,10 @@ def run(quick: bool, out_dir: str | Path) -> dict:
         "rows": rows,
         "summary": summary,
         "targets": {
-            "ratio_vs_optax": target("max_ratio <= 1.0", summary["max_ratio"], summary["max_ratio"] <= 1.0)
+            "ratio_vs_optax": target(
+                "max_ratio <= 1.0", summary["max_ratio"], summary["max_ratio"] <= 1.0
+            )
         },
-    }  # fmt: skip
+    }
     write_result(out_dir, NAME, result)
     return result

@@ -21,7 +21,7 @@ How:
   gradient's global norm).
 * Peer side: the same architecture in ``flax.linen``, ``optax.adam(1e-3)``,
   ``optax.softmax_cross_entropy_with_integer_labels``, one ``jax.jit``
-  function returning the same metrics (loss and ``optax.global_norm`` of the
+  function returning the same metrics (loss and ``optax.tree.norm`` of the
   gradient) so both sides do the same work.
 * Both start from the same weights (jaxnn's init copied into flax's layout)
   and neither donates its arguments. Before timing, three steps are run on
@@ -29,6 +29,9 @@ How:
   1e-4); otherwise the benchmark stops with an error.
 * ``time_interleaved``: compile first, block, interleave, min and median;
   fast steps are timed in groups of calls (``inner``).
+* Timing-free evidence: each row records XLA's cost analysis of both
+  compiled steps (FLOPs, bytes accessed, instruction count), so a ratio
+  away from 1 can be told apart from machine noise.
 
 Summary: ``max_ratio_vs_flax`` (jaxnn min time / flax min time, worst over
 the configurations), ``median_ratio_vs_flax``, and ``samples_per_second`` of
@@ -42,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -52,6 +54,7 @@ from benchmarks._models import (
     FlaxCNN,
     FlaxMLP,
     cnn_to_flax,
+    hlo_ops,
     inner_for,
     jaxnn_cnn,
     jaxnn_mlp,
@@ -89,6 +92,9 @@ class _JaxnnStep:
     def params(self):
         return self.state.params
 
+    def compiled(self):
+        return self.step.lower(self.state, self.batch).compile()
+
 
 class _FlaxStep:
     def __init__(self, module, variables, batch):
@@ -104,7 +110,7 @@ class _FlaxStep:
             loss, grads = jax.value_and_grad(loss_fn)(variables)
             updates, opt_state = tx.update(grads, opt_state, variables)
             variables = optax.apply_updates(variables, updates)
-            return variables, opt_state, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+            return variables, opt_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
         self.step = jax.jit(step)
         self.variables, self.opt_state = variables, tx.init(variables)
@@ -115,6 +121,20 @@ class _FlaxStep:
             self.variables, self.opt_state, self.batch
         )
         return metrics["loss"]
+
+    def compiled(self):
+        return self.step.lower(self.variables, self.opt_state, self.batch).compile()
+
+
+def _program_cost(step) -> dict:
+    """FLOPs, bytes accessed and instruction count of the compiled step (cached: no recompile)."""
+    compiled = step.compiled()
+    cost = compiled.cost_analysis()
+    return {
+        "flops": int(cost.get("flops", 0)),
+        "bytes_accessed": int(cost.get("bytes accessed", 0)),
+        "hlo_ops": len(hlo_ops(compiled.as_text())),
+    }
 
 
 def _check_agree(ours: _JaxnnStep, theirs: _FlaxStep, to_flax, label: str) -> float:
@@ -163,6 +183,8 @@ def run(quick: bool, out_dir: str | Path) -> dict:
                 "jaxnn_samples_per_second": batch_size / t["jaxnn"]["min"],
                 "flax_samples_per_second": batch_size / t["flax"]["min"],
                 "max_relative_disagreement": disagreement,
+                "jaxnn_program": _program_cost(ours),
+                "flax_program": _program_cost(theirs),
                 "inner": inner,
                 "timings": t,
             }

@@ -4,7 +4,7 @@ Command::
 
     python -m experiments run linear_collapse [--quick]
 
-Runtime: ~3 s quick, ~15 s full.
+Runtime: ~5 s quick, ~8 s full (2-core CPU, mostly compilation).
 
 Expected result.
 

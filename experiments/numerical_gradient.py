@@ -4,7 +4,7 @@ Command::
 
     python -m experiments run numerical_gradient [--quick]
 
-Runtime: ~6 s quick, ~30 s full.
+Runtime: ~6 s quick, ~10 s full (2-core CPU).
 
 Expected result.
 

@@ -4,7 +4,7 @@ Command::
 
     python -m experiments run universal_approximation [--quick]
 
-Runtime: ~5 s quick, ~30 s full.
+Runtime: ~7 s quick, ~20 s full (2-core CPU).
 
 Expected result. A network x ↦ Dense(1)(ReLU(Dense(w)(x))) is a piecewise-linear
 function with at most w kinks. Fitted to f(x) = sin(2πx) on [−1, 1] (two full

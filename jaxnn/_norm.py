@@ -39,11 +39,7 @@ def _norm_init(name, with_bias=True, with_state=False):
     def init(key, input_shape):
         shape = _known(name, input_shape, [-1], "the number of features (last dimension)")
         c = shape[-1]
-        params = (
-            {"scale": jnp.ones((c,)), "bias": jnp.zeros((c,))}
-            if with_bias
-            else {"scale": jnp.ones((c,))}
-        )
+        params = {"scale": jnp.ones((c,))} | ({"bias": jnp.zeros((c,))} if with_bias else {})
         state = {"mean": jnp.zeros((c,)), "var": jnp.ones((c,))} if with_state else ()
         return shape, params, state
 
@@ -79,9 +75,10 @@ def BatchNorm(momentum=0.9, eps=1e-5):
         if train:
             mean, var = _moments(xs, tuple(range(x.ndim - 1)))
             mean, var = mean.reshape(c), var.reshape(c)
+            # Cast back so the state keeps its dtype (a stable carry for lax.scan).
             new_state = {
-                "mean": momentum * state["mean"] + (1 - momentum) * mean,
-                "var": momentum * state["var"] + (1 - momentum) * var,
+                k: (momentum * state[k] + (1 - momentum) * batch).astype(jnp.result_type(state[k]))
+                for k, batch in (("mean", mean), ("var", var))
             }
         else:
             mean, var, new_state = state["mean"], state["var"], state

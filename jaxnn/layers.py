@@ -343,6 +343,11 @@ def serial(*layers):
     Params and state are tuples with one entry per layer. `init` splits `key`
     into one key per layer; so does `apply` when it is given a key.
 
+    `apply` also accepts `state=()` as shorthand for "no layer has state"
+    (every layer gets `()`, and `()` comes back when no layer made state), so
+    stateless stacks work with the `model_state=()` defaults of `jaxnn.train`;
+    a stateful layer (BatchNorm) inside then reports its missing state.
+
     Args:
         *layers: `Layer`s.
 
@@ -361,6 +366,9 @@ def serial(*layers):
         return shape, tuple(params), tuple(states)
 
     def apply(params, state, x, *, key=None, train=False):
+        shorthand = isinstance(state, tuple) and state == () and n > 0
+        if shorthand:
+            state = ((),) * n
         for tree, what in ((params, "params"), (state, "state")):
             if not isinstance(tree, tuple | list) or len(tree) != n:
                 size = f" of length {len(tree)}" if isinstance(tree, tuple | list) else ""
@@ -373,6 +381,8 @@ def serial(*layers):
         for layer, p, s, k in zip(layers, params, state, keys, strict=True):
             x, s = layer.apply(p, s, x, key=k, train=train)
             new_state.append(s)
+        if shorthand and all(s == () for s in new_state):
+            return x, ()
         return x, tuple(new_state)
 
     return Layer(init, apply)

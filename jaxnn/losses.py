@@ -113,7 +113,8 @@ def mse(predictions, targets, *, reduction="mean"):
 def mae(predictions, targets, *, reduction="mean"):
     r"""Mean absolute error, :math:`\ell_i = |p_i - t_i|`.
 
-    The gradient at :math:`p_i = t_i` is 0 (JAX's ``sign(0) = 0``).
+    :math:`|\cdot|` has no derivative at :math:`p_i = t_i`; there ``jax.grad``
+    returns JAX's subgradient choice for ``abs`` at 0, which is +1 (not 0).
 
     Args:
       predictions: floating-point array of any shape.

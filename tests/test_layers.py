@@ -536,3 +536,18 @@ def test_bad_constructor_arguments_and_shapes_raise():
         L.Conv(2, (5, 5), padding="VALID").init(KEY, (-1, 4, 8, 1))
     with pytest.raises(ValueError, match=r"Dense\(2\).init needs the number of input features"):
         L.Dense(2).init(KEY, (-1, -1))
+
+
+def test_serial_accepts_empty_state_for_stateless_stacks():
+    model = L.mlp([8, 3])
+    _, params, state = model.init(jax.random.key(0), (-1, 5))
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 5)), jnp.float32)
+    y_full, s_full = model.apply(params, state, x)
+    y_short, s_short = model.apply(params, (), x)
+    np.testing.assert_array_equal(np.asarray(y_full), np.asarray(y_short))
+    assert s_full == ((), (), ()) and s_short == ()
+    # A stateful layer inside still needs its state: the shorthand is refused by it.
+    bn = L.serial(L.Dense(4), L.BatchNorm())
+    _, p_bn, _ = bn.init(jax.random.key(1), (-1, 5))
+    with pytest.raises((ValueError, TypeError)):
+        bn.apply(p_bn, (), x, train=False)

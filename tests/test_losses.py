@@ -290,3 +290,11 @@ def test_regression_shape_mismatch_is_an_error_not_a_broadcast():
 def test_unknown_reduction():
     with pytest.raises(ValueError, match=r"reduction must be one of .* got 'avg'"):
         losses.mse(jnp.zeros(3), jnp.zeros(3), reduction="avg")
+
+
+def test_mae_gradient_at_zero_residual_is_the_documented_subgradient():
+    # |x| is not differentiable at 0; the docstring promises JAX's choice, +1.
+    p = jnp.array([1.0, 2.0, 3.0, 4.0])
+    t = jnp.array([1.0, 0.0, 3.0, 5.0])
+    g = jax.grad(losses.mae)(p, t)
+    np.testing.assert_array_equal(np.asarray(g), np.array([1.0, 1.0, 1.0, -1.0]) / 4)
