@@ -20,15 +20,17 @@ Conventions
 """
 
 import gzip
+import io
 import os
 import random
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
 import jax
 import numpy as np
+
+from jaxnn.results import write_bytes
 
 __all__ = [
     "Dataset",
@@ -66,18 +68,11 @@ def _cache_dir(cache_dir):
 
 
 def _atomic_savez(path, **arrays):
-    """Write a .npz next to ``path`` and rename it into place (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a .npz at ``path`` atomically (``jaxnn.results.write_bytes``: readers never
+    see half a file)."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    write_bytes(path, buf.getvalue())
 
 
 def _load_npz(path):

@@ -142,8 +142,10 @@ def _leaf_numerical_grad(f, leaves, treedef, k, eps):
         return f(jax.tree_util.tree_unflatten(treedef, new_leaves))
 
     def one(i):
-        up, down = flat[i] + eps, flat[i] - eps
-        step = (up - down).astype(leaf.dtype)
+        # Rounded to the leaf's dtype (a traced eps may be wider): the step as represented.
+        up = (flat[i] + eps).astype(leaf.dtype)
+        down = (flat[i] - eps).astype(leaf.dtype)
+        step = up - down
         diff = f_with(flat.at[i].set(up)) - f_with(flat.at[i].set(down))
         return (diff / step).astype(leaf.dtype)
 
@@ -151,14 +153,16 @@ def _leaf_numerical_grad(f, leaves, treedef, k, eps):
 
 
 def numerical_grad(f, params, eps=None):
-    """Gradient of ``f`` at ``params`` by centered differences (see module docstring).
+    r"""Gradient of ``f`` at ``params`` by centered differences (see module docstring).
 
     Args:
       f: ``f(params) -> scalar``, JAX-traceable.
       params: pytree of floating-point arrays.
-      eps: step :math:`h`; ``None`` picks it per leaf from the dtype
-        (1e-6 float64, 1e-3 float32). A traced scalar is accepted (e.g. to
-        ``vmap`` over steps) and is then not validated.
+      eps: step :math:`h`, a scalar; ``None`` picks it per leaf from the dtype
+        (1e-6 float64, 1e-3 float32). A traced scalar is accepted (to ``jit``
+        over it or ``vmap`` over step sizes) and is then not validated; the
+        shifted entries :math:`\theta_i \pm h` are rounded to the leaf's dtype
+        either way.
 
     Returns:
       A pytree like ``params`` (same structure, shapes and dtypes).
@@ -171,17 +175,17 @@ def numerical_grad(f, params, eps=None):
     _, leaves, treedef = _leaves(params)
     params = jax.tree_util.tree_unflatten(treedef, leaves)
     _check_scalar(f, params)
+    if eps is not None and jnp.ndim(eps) != 0:
+        raise ValueError(f"eps must be a scalar; got an array of shape {jnp.shape(eps)}.")
     grads = []
     for k, leaf in enumerate(leaves):
         if eps is None:
             h = _default_eps(leaf.dtype)
+        elif isinstance(eps, jax.core.Tracer):  # e.g. vmapped over steps: used as is, unchecked
+            h = eps
         else:
-            try:
-                h = float(eps)
-            except TypeError:  # traced (e.g. vmapped over h): used as is, unchecked
-                h = eps
-            else:
-                _check_eps(h, leaf.dtype)
+            h = float(eps)
+            _check_eps(h, leaf.dtype)
         grads.append(_leaf_numerical_grad(f, leaves, treedef, k, h))
     return jax.tree_util.tree_unflatten(treedef, grads)
 

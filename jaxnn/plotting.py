@@ -16,14 +16,16 @@ spaced geometrically between the smallest positive and the largest value of
 `Z`, and non-positive values are left blank.
 """
 
+import io
 import os
-import tempfile
 
 import matplotlib.ticker
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+
+from jaxnn.results import write_bytes
 
 __all__ = [
     "contour",
@@ -166,26 +168,16 @@ def spectral_density(ax, grid, density, *, logy=True, floor=1e-7, label=None):
     return line
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save(fig, path, *, dpi=None):
-    """Write `fig` as PNG at `path` atomically: a temporary file in the same folder, then
-    `os.replace`, so readers never see a partial image. Creates missing folders."""
+    """Write `fig` as PNG at `path` atomically and return `path`.
+
+    The PNG is rendered in memory first and then written with
+    `jaxnn.results.write_bytes` (a temporary file in the same folder, then
+    `os.replace`), so readers never see a partial image and a failed render
+    leaves any existing file untouched. Creates missing folders.
+    """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=dpi or fig.dpi)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi or fig.dpi)
+    write_bytes(path, buf.getvalue())
     return path

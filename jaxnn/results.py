@@ -1,5 +1,8 @@
 """Atomic, deterministic results files shared by experiments and benchmarks.
 
+`write_bytes` is also what `jaxnn.plotting.save` and the `jaxnn.data` cache
+write with.
+
 A results file is either complete or absent: each writer writes to a
 temporary file in the destination folder and renames it into place with
 `os.replace`, which is atomic on POSIX and Windows. A run killed halfway
@@ -63,8 +66,18 @@ def _float(x: float) -> float | str:
     return x
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `path` atomically (temporary file + rename); returns the path."""
+    """Write `data` to `path` atomically (temporary file + rename); returns the path.
+
+    Missing folders are created. The file gets the mode a plain `open(path, "w")`
+    would give it (`0o666` less the umask), not `mkstemp`'s private `0o600`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -73,6 +86,7 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from jaxnn import activations as A
+from jaxnn.gradcheck import numerical_grad
 
 X = np.linspace(-6.0, 6.0, 49).astype(np.float32)
 # Reference implementations (numpy/scipy, float64), one per activation.
@@ -36,17 +37,6 @@ REFERENCES = {
         lambda x: scipy.special.log_softmax(x / 0.5, axis=-1),
     ),
 }
-
-
-def _numerical_grad(f, x, eps=1e-6):
-    """Centered differences `(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)` of a scalar f."""
-    flat = x.reshape(-1)
-    basis = jnp.eye(flat.size, dtype=flat.dtype) * eps
-
-    def partial(e):
-        return (f((flat + e).reshape(x.shape)) - f((flat - e).reshape(x.shape))) / (2 * eps)
-
-    return jax.vmap(partial)(basis).reshape(x.shape)
 
 
 # Each test compiles one program for all it computes: op-by-op execution would
@@ -103,7 +93,7 @@ def test_gradients_match_centered_differences(name, x64):
     x = X[1::2].reshape(4, 6).astype(np.float64)  # avoids the kinks at 0
     w = np.random.default_rng(1).standard_normal(x.shape)
     f = lambda x: jnp.sum(fn(x) * w)
-    analytic, numeric = jax.jit(lambda x: (jax.grad(f)(x), _numerical_grad(f, x)))(x)
+    analytic, numeric = jax.jit(lambda x: (jax.grad(f)(x), numerical_grad(f, x)))(x)
     assert analytic.dtype == jnp.float64
     chex.assert_trees_all_close(analytic, numeric, rtol=1e-6, atol=1e-8)
 

@@ -1,5 +1,6 @@
 """jaxnn.gradcheck: centered differences, closed forms, and catching wrong gradients."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -113,6 +114,22 @@ def test_numerical_grad_under_jit_and_vmap_over_eps(x64):
     np.testing.assert_allclose(swept[1], exact, rtol=1e-8)
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_vmap_over_three_steps_equals_three_calls(dtype, x64):
+    """A traced eps (float64 here, whatever the leaf dtype) gives what the same step
+    passed as a Python float gives, up to the round-off of the centered difference
+    (batched and unbatched f may round differently), leaf dtypes and structure kept."""
+    params = _nested_params(dtype)
+    steps = jnp.array([1e-1, 1e-2, 1e-3])
+    swept = jax.jit(jax.vmap(lambda h: numerical_grad(_nested_loss, params, eps=h)))(steps)
+    round_off = 4 * float(jnp.finfo(dtype).eps) * max(1.0, abs(float(_nested_loss(params))))
+    for i, h in enumerate(steps.tolist()):
+        one = numerical_grad(_nested_loss, params, eps=h)
+        column = jax.tree.map(lambda t, i=i: t[i], swept)
+        chex.assert_trees_all_close(column, one, rtol=0, atol=round_off / h)
+    chex.assert_trees_all_equal_dtypes(jax.tree.map(lambda t: t[0], swept), params)
+
+
 def test_relative_error_definition():
     # f = 0 * x: both gradients are exactly zero -> error 0, not 0/0.
     result = check_grads(lambda p: jnp.sum(0.0 * p), jnp.ones(3))
@@ -140,6 +157,8 @@ def test_eps_warnings_and_errors():
         numerical_grad(circuit, _circuit_params(jnp.bfloat16))
     with pytest.raises(ValueError, match="positive"):
         numerical_grad(circuit, _circuit_params(jnp.float32), eps=0.0)
+    with pytest.raises(ValueError, match=r"scalar; got an array of shape \(2,\)"):
+        numerical_grad(circuit, _circuit_params(jnp.float32), eps=jnp.array([1e-3, 1e-2]))
     with pytest.raises(TypeError, match=r"leaf \['n'\] has dtype int32"):
         numerical_grad(lambda p: jnp.sum(p["w"]), {"w": jnp.ones(2), "n": jnp.array(3)})
     with pytest.raises(ValueError, match=r"scalar; got \(3,\) float32"):

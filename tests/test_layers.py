@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.flatten_util import ravel_pytree
 
 from jaxnn import layers as L
+from jaxnn.gradcheck import numerical_grad
 
 KEY = jax.random.key(0)
 
@@ -51,13 +51,6 @@ SHAPE_CASES = [
     ("residual", L.residual(L.serial(L.Dense(6), L.Relu, L.Dense(6))), (3, 6)),
     ("mlp", L.mlp([8, 8, 3]), (-1, 5)),
 ]
-
-
-def _numerical_grad(f, tree, eps=1e-6):
-    """Centered differences `(f(t + eps e_i) - f(t - eps e_i)) / (2 eps)` of a scalar f."""
-    flat, unravel = ravel_pytree(tree)
-    g = lambda e: (f(unravel(flat + e)) - f(unravel(flat - e))) / (2 * eps)
-    return unravel(jax.vmap(g)(jnp.eye(flat.size, dtype=flat.dtype) * eps))
 
 
 # Test data is drawn with numpy and every computation under test runs inside one
@@ -342,7 +335,7 @@ def test_gradients_match_centered_differences(case, x64):
     w = np.random.default_rng(6).standard_normal(out_shape)  # a generic cotangent
     key = jax.random.key(5)
     f = lambda px: jnp.sum(layer.apply(px[0], state, px[1], key=key, train=train)[0] * w)
-    analytic, numeric = jax.jit(lambda t: (jax.grad(f)(t), _numerical_grad(f, t)))((params, x))
+    analytic, numeric = jax.jit(lambda t: (jax.grad(f)(t), numerical_grad(f, t)))((params, x))
     assert all(g.dtype == jnp.float64 for g in jax.tree_util.tree_leaves(analytic))
     assert np.any(np.asarray(analytic[1]) != 0)
     chex.assert_trees_all_close(analytic, numeric, rtol=1e-6, atol=1e-8)

@@ -65,6 +65,9 @@ def test_save_is_atomic_and_cleans_up(tmp_path):
     plotting.save(fig, target)
     _check_png(target)
     assert os.listdir(tmp_path) == ["fig.png"]  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # a normal file's mode, not 0600
 
     class Broken:
         dpi = 100

@@ -340,6 +340,31 @@ def test_train_scan_equals_a_loop_of_make_train_step():
     assert int(state.step) == 7
 
 
+def test_train_scan_record_params_equals_a_loop_of_make_train_step():
+    x, y = _regression(n=40)
+    opt, loss_fn = optax.adam(0.05), train.stateless(_mse_loss)
+    key = jax.random.key(3)
+    run = lambda **kw: train.train_scan(
+        loss_fn, opt, _linear_params(), (x, y), key=key, num_steps=6, batch_size=16, **kw
+    )
+    state, hist = run(record_params=True)
+    chex.assert_shape([hist["params"]["w"], hist["params"]["b"]], [(6, 3, 1), (6, 1)])
+    # The documented batching: 40 // 16 = 2 steps per epoch, 3 epochs.
+    data_key, train_key = jax.random.split(key)
+    perms = [jax.random.permutation(k, 40) for k in jax.random.split(data_key, 3)]
+    idx = [p[i * 16 : (i + 1) * 16] for p in perms for i in range(2)]
+    step = train.make_train_step(loss_fn, opt)
+    ref = train.init_train_state(_linear_params(), opt, train_key)
+    for t in range(6):
+        ref, _ = step(ref, (x[idx[t]], y[idx[t]]))
+        recorded = jax.tree.map(lambda a, t=t: a[t], hist["params"])
+        chex.assert_trees_all_close(recorded, ref.params, rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_equal(jax.tree.map(lambda a: a[-1], hist["params"]), state.params)
+    _, plain = run()  # off by default: the history is unchanged
+    assert sorted(plain) == ["grad_norm", "loss"]
+    chex.assert_trees_all_close(plain["loss"], hist["loss"], rtol=1e-6)
+
+
 def test_train_scan_vmap_over_learning_rates_equals_separate_runs():
     x, y = _regression(n=64)
     lrs = jnp.asarray([0.01, 0.03, 0.1, 0.3])
