@@ -47,9 +47,10 @@ from jaxnn import data, diagnostics, layers, losses, optim, plotting, train
 
 NAME = "batchnorm"
 CLAIM = (
-    "A deep MLP (8–10 hidden layers) with BatchNorm trains on MNIST-1D at a learning rate where the plain "
-    "net diverges or stalls, reaches a higher test accuracy in the same steps (each at its "
-    "tuned rate), and its running-statistics accuracy is within 2 points of train mode."
+    "A deep MLP (8–10 hidden layers) with BatchNorm trains on MNIST-1D at a learning rate "
+    "where the plain net diverges or stalls, reaches a higher test accuracy in the same "
+    "steps (each at its tuned rate), and its running-statistics accuracy is within 2 points "
+    "of train mode."
 )
 
 
@@ -139,11 +140,15 @@ def run(config: Config, out_dir) -> dict:
             "test": (jnp.asarray(ds.x_test), jnp.asarray(ds.y_test)),
         }
         grid = log_grid(config.lr_low, config.lr_high, config.lr_num)
-        runs = {name: _sweep(config, _net(config, bn), splits, grid)
-                for name, bn in (("plain", False), ("BatchNorm", True))}
+        runs = {
+            name: _sweep(config, _net(config, bn), splits, grid)
+            for name, bn in (("plain", False), ("BatchNorm", True))
+        }
         chance = np.log(10.0)
         trains = {k: r["final_loss"] < config.trains_below * chance for k, r in runs.items()}
-        fails = runs["plain"]["diverged"] | (runs["plain"]["final_loss"] > config.stalls_above * chance)
+        fails = runs["plain"]["diverged"] | (
+            runs["plain"]["final_loss"] > config.stalls_above * chance
+        )
         where = np.flatnonzero(trains["BatchNorm"] & fails)
         checks.add(
             "learning rates where BatchNorm trains and the plain net diverges or stalls",
@@ -156,7 +161,12 @@ def run(config: Config, out_dir) -> dict:
         acc_bn, acc_plain = runs["BatchNorm"]["test_acc"][pb], runs["plain"]["test_acc"][pp]
         checks.add(
             "test accuracy at each net's validation-picked learning rate",
-            {"BatchNorm": acc_bn, "plain": acc_plain, "lr_BatchNorm": grid[pb], "lr_plain": grid[pp]},
+            {
+                "BatchNorm": acc_bn,
+                "plain": acc_plain,
+                "lr_BatchNorm": grid[pb],
+                "lr_plain": grid[pp],
+            },
             acc_bn > acc_plain,
             f"BatchNorm higher after the same {config.num_steps} steps",
         )
@@ -226,8 +236,14 @@ def _plot(config: Config, grid, runs, where, folder) -> str:
     for i, (name, r) in enumerate(runs.items()):
         ax3.plot(grid, r["test_acc"], "o-", color=f"C{i}", label=f"{name} (eval mode)")
         ax3.plot(grid[r["pick"]], r["test_acc"][r["pick"]], "*", color=f"C{i}", ms=14)
-    ax3.plot(grid, runs["BatchNorm"]["test_acc_train_mode"], "s--", color="C1", mfc="none",
-             label="BatchNorm (train mode)")
+    ax3.plot(
+        grid,
+        runs["BatchNorm"]["test_acc_train_mode"],
+        "s--",
+        color="C1",
+        mfc="none",
+        label="BatchNorm (train mode)",
+    )
     ax3.set_xscale("log")
     ax3.set_xlabel("learning rate (SGD)")
     ax3.set_ylabel("test accuracy (★ = validation pick)")

@@ -24,9 +24,9 @@ Five runs:
 Every (hyperparameter, seed) run of the four train_scan variants is one
 `jax.vmap` of `jaxnn.train.train_scan` (the rate, λ and α are traced), and
 each regularizer's strength is picked by the validation accuracy (ties: the
-lower validation loss; grid and pick saved). The learning rate is Adam's default, not tuned: it is the same for
-all five runs. Numbers are means over `num_seeds` seeds (init, minibatch
-order, dropout masks).
+lower validation loss; grid and pick saved). The learning rate is Adam's
+default, not tuned: it is the same for all five runs. Numbers are means over
+`num_seeds` seeds (init, minibatch order, dropout masks).
 
 The gap is measured in cross-entropy, the quantity trained: test loss −
 train loss, both unsmoothed and in eval mode. The baseline drives its train
@@ -56,7 +56,8 @@ from jaxnn import data, layers, losses, optim, plotting, train
 NAME = "regularization"
 CLAIM = (
     "An MLP trained on 500 MNIST-1D signals overfits; dropout, weight decay, early stopping and "
-    "label smoothing (each tuned on validation accuracy) each shrink its train–test cross-entropy gap."
+    "label smoothing (each tuned on validation accuracy) each shrink its train–test "
+    "cross-entropy gap."
 )
 
 RUNS = ("baseline", "dropout", "weight decay", "early stopping", "label smoothing")
@@ -99,8 +100,12 @@ class Config:
 def _net(width: int, rate):
     """Dense → ReLU → Dropout(rate), twice, then Dense(10); `rate` may be traced."""
     return layers.serial(
-        layers.Dense(width), layers.Relu, layers.Dropout(rate),
-        layers.Dense(width), layers.Relu, layers.Dropout(rate),
+        layers.Dense(width),
+        layers.Relu,
+        layers.Dropout(rate),
+        layers.Dense(width),
+        layers.Relu,
+        layers.Dropout(rate),
         layers.Dense(10),
     )
 
@@ -156,13 +161,17 @@ def _scan_runs(config: Config, splits, inits, state, grids) -> dict:
         return _metrics(model, final.params, state, splits)
 
     values = jnp.stack([col(1), col(2), col(3)], axis=1)
-    out = sweep(lambda v: one((v[0], v[1], v[2], v[3].astype(jnp.int32))),
-                jnp.concatenate([values, seeds[:, None].astype(np.float32)], axis=1))
+    out = sweep(
+        lambda v: one((v[0], v[1], v[2], v[3].astype(jnp.int32))),
+        jnp.concatenate([values, seeds[:, None].astype(np.float32)], axis=1),
+    )
     result = {}
     for name in ("baseline", "dropout", "weight decay", "label smoothing"):
         idx = [i for i, r in enumerate(rows) if r[0] == name]
         lo, hi = idx[0] * s, (idx[-1] + 1) * s
-        result[name] = {k: np.asarray(v[lo:hi], np.float64).reshape(len(idx), s) for k, v in out.items()}
+        result[name] = {
+            k: np.asarray(v[lo:hi], np.float64).reshape(len(idx), s) for k, v in out.items()
+        }
     return result
 
 
@@ -216,18 +225,27 @@ def run(config: Config, out_dir) -> dict:
         table, tuning = {}, {}
         for name in RUNS:
             if name == "early stopping":
-                m, value = early, "best epoch " + ", ".join(str(e["best_epoch"]) for e in early["epochs"])
+                m, value = (
+                    early,
+                    "best epoch " + ", ".join(str(e["best_epoch"]) for e in early["epochs"]),
+                )
                 i = 0
             else:
                 m = scans[name]
                 val_loss, val_acc = m["val_loss"].mean(axis=1), m["val_acc"].mean(axis=1)
                 i = int(np.lexsort((val_loss, -val_acc))[0])  # best accuracy, then lowest loss
                 if name in grids:
-                    tuning[name] = {"grid": grids[name], "val_loss": val_loss,
-                                    "val_acc": val_acc, "pick": grids[name][i]}
+                    tuning[name] = {
+                        "grid": grids[name],
+                        "val_loss": val_loss,
+                        "val_acc": val_acc,
+                        "pick": grids[name][i],
+                    }
                 value = "—" if name == "baseline" else float(grids[name][i])
-            row = {k: float(np.mean(m[k][i])) for k in
-                   ("train_acc", "val_acc", "test_acc", "train_loss", "val_loss", "test_loss")}
+            row = {
+                k: float(np.mean(m[k][i]))
+                for k in ("train_acc", "val_acc", "test_acc", "train_loss", "val_loss", "test_loss")
+            }
             row["acc_gap"] = row["train_acc"] - row["test_acc"]
             row["loss_gap"] = row["test_loss"] - row["train_loss"]
             table[name] = {"hyperparameter": value, **row}
@@ -235,7 +253,11 @@ def run(config: Config, out_dir) -> dict:
         base = table["baseline"]
         checks.add(
             "baseline overfits: train accuracy, accuracy gap, loss gap",
-            {"train_acc": base["train_acc"], "acc_gap": base["acc_gap"], "loss_gap": base["loss_gap"]},
+            {
+                "train_acc": base["train_acc"],
+                "acc_gap": base["acc_gap"],
+                "loss_gap": base["loss_gap"],
+            },
             base["train_acc"] >= 0.95 and base["acc_gap"] >= 0.3,
             "fits >= 95 % of the training signals and is >= 30 points worse on test",
         )
@@ -270,7 +292,7 @@ def _plot(config: Config, table: dict, tuning: dict, folder) -> str:
         test_v = [table[n][f"test_{kind}"] for n in RUNS]
         ax.bar(x - 0.2, train_v, 0.4, label="train", color="C0")
         ax.bar(x + 0.2, test_v, 0.4, label="test", color="C3")
-        for xi, a, b in zip(x, train_v, test_v):
+        for xi, a, b in zip(x, train_v, test_v, strict=True):
             gap = a - b if kind == "acc" else b - a
             ax.text(xi, max(a, b), f"gap\n{gap:.2f}", ha="center", va="bottom", fontsize=7)
         ax.set_xticks(x, labels, fontsize=7)
@@ -281,10 +303,18 @@ def _plot(config: Config, table: dict, tuning: dict, folder) -> str:
     ax2.set_ylabel("cross-entropy")
     for i, (name, t) in enumerate(tuning.items()):
         grid = np.asarray(t["grid"])
-        xs = (grid - grid.min()) / (grid.max() - grid.min()) if name == "dropout" else np.log10(
-            grid / grid.min()) / np.log10(grid.max() / grid.min())
-        ax3.plot(xs, t["val_acc"], "o-", color=f"C{i + 1}",
-                 label=f"{name} ({grid.min():.2g}…{grid.max():.2g})")
+        xs = (
+            (grid - grid.min()) / (grid.max() - grid.min())
+            if name == "dropout"
+            else np.log10(grid / grid.min()) / np.log10(grid.max() / grid.min())
+        )
+        ax3.plot(
+            xs,
+            t["val_acc"],
+            "o-",
+            color=f"C{i + 1}",
+            label=f"{name} ({grid.min():.2g}…{grid.max():.2g})",
+        )
         j = int(np.flatnonzero(grid == t["pick"])[0])
         ax3.plot(xs[j], t["val_acc"][j], "*", color=f"C{i + 1}", ms=14)
     ax3.axhline(table["baseline"]["val_acc"], color="k", ls=":", label="baseline")

@@ -117,7 +117,7 @@ def _fit_all(config: Config, sets: dict, lams: np.ndarray) -> dict:
 
         def by_degree(d):
             mask = (jnp.arange(dmax + 1) <= d).astype(jnp.float64)
-            w = jnp.linalg.lstsq(phi["train"] * mask, y["train"])[0]
+            w = jnp.linalg.lstsq(phi["train"] * mask[None, :], y["train"])[0]
             return errors(w), w
 
         def by_lambda(lam):
@@ -160,8 +160,12 @@ def run(config: Config, out_dir) -> dict:
         u_ok, best_degree = _u_shape(val_err, config.u_margin)
         checks.add(
             "validation error U-shaped, minimum at an intermediate degree",
-            {"best_degree": best_degree, "val_degree_1": val_err[0], "val_min": val_err.min(),
-             f"val_degree_{config.max_degree}": val_err[-1]},
+            {
+                "best_degree": best_degree,
+                "val_degree_1": val_err[0],
+                "val_min": val_err.min(),
+                f"val_degree_{config.max_degree}": val_err[-1],
+            },
             u_ok,
             f"argmin strictly inside 1…{config.max_degree}, both ends >= "
             f"{config.u_margin:g}× the minimum",
@@ -230,8 +234,13 @@ def _plot(config: Config, sets, fit, lams, best_degree, pick, mean_val, folder) 
     shown = {1: "C0", best_degree: "C2", config.max_degree: "C3"}
     for d, color in shown.items():
         ax1.plot(grid, feats @ fit["degree_w"][d - 1], color=color, label=f"degree {d}")
-    ax1.plot(grid, feats @ fit["lam_w"][pick], "--", color="C4",
-             label=f"degree {config.max_degree} + L2 (λ = {lams[pick]:.2g})")
+    ax1.plot(
+        grid,
+        feats @ fit["lam_w"][pick],
+        "--",
+        color="C4",
+        label=f"degree {config.max_degree} + L2 (λ = {lams[pick]:.2g})",
+    )
     lo, hi = np.min(ytr), np.max(ytr)
     ax1.set_ylim(lo - 0.5 * (hi - lo), hi + 0.5 * (hi - lo))
     ax1.set_xlabel("x")

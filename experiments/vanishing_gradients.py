@@ -150,7 +150,10 @@ def run(config: Config, out_dir) -> dict:
     checks = Checks()
     with Timer() as timer:
         ds = data.mnist1d()
-        batch = (jnp.asarray(ds.x_train[: config.num_inputs]), jnp.asarray(ds.y_train[: config.num_inputs]))
+        batch = (
+            jnp.asarray(ds.x_train[: config.num_inputs]),
+            jnp.asarray(ds.y_train[: config.num_inputs]),
+        )
         n = config.num_examples
         xy = (jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n]))
         grid = log_grid(config.lr_low, config.lr_high, config.lr_num)

@@ -86,3 +86,142 @@ def test_quick_benchmark_writes_complete_json(name, tmp_path):
 
 # Other benchmarks (optimizer_suite, ...) append their own tests below; they can
 # reuse `check_result_file(path, name, summary_keys)`.
+
+
+# --------------------------------------------------------------------------------
+# optimizer_suite: DeepOBS-style protocol (tests by the optimizer_suite author).
+# --------------------------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+
+from benchmarks import _suite_report, optimizer_suite  # noqa: E402
+from benchmarks.__main__ import main as benchmarks_main  # noqa: E402
+
+SUITE_SUBSET = ("rosenbrock", "mnist1d_logreg")  # one 2-D problem and one net keep it short
+USER_OPTIMIZER = '''
+import jaxnn.optim as jo
+
+
+def heavy_ball_05(learning_rate):
+    """SGD with heavy-ball momentum 0.5 (any optax-style factory works)."""
+    return jo.sgd(learning_rate, momentum=0.5)
+'''
+
+
+def _check_suite(out, problems, optimizers):
+    result = check_result_file(out / "optimizer_suite.json", "optimizer_suite", {"wall_seconds"})
+    summary = result["summary"]
+    assert summary["problems"] == list(problems)
+    assert summary["optimizers"] == list(optimizers)
+    assert set(summary["winner_per_problem"]) == set(problems)
+    assert set(summary["winner_per_problem"].values()) <= set(optimizers)
+    assert result["determinism"]["seed0_rerun_equals_tuning_run"] == dict.fromkeys(problems, True)
+    seeds, grid = result["config"]["seeds"], result["config"]["grid"]
+    for p in problems:
+        info = result["problem_info"][p]
+        assert math.isfinite(info["target"]) and info["num_steps"] > 0
+        assert set(result["results"][p]) == set(optimizers)
+        for opt, r in result["results"][p].items():
+            assert r["time_per_step_s"] > 0
+            for sched in ("constant", "warmup_cosine"):
+                e = r[sched]
+                assert min(abs(e["lr"] - g) / g for g in grid) < 1e-6  # a grid point
+                scores = [float(v) for v in e["tuning"]["scores"]]
+                assert len(scores) == len(grid) and any(map(math.isfinite, scores)), (p, opt)
+                steps = e["steps_to_target"]
+                assert len(steps["per_seed"]) == steps["seeds"] == seeds
+                assert 0 <= steps["reached"] <= seeds
+                median = float(steps["median"])
+                assert median == float("inf") or 0 <= median <= info["num_steps"]
+                band = e["curve"]
+                assert len(band["steps"]) == len(band["mean"]) == len(band["max"])
+                if info["kind"] == "net":
+                    acc = e["test_accuracy"]["mean"]
+                    assert acc == "nan" or 0.0 <= acc <= 1.0
+                else:
+                    assert e["test_accuracy"] is None
+        w = result["winners"][p]
+        assert math.isfinite(float(w["final_loss_mean"])), (p, w)
+    profile = np.asarray(result["profile"]["rho"], float)
+    assert profile.shape == (2 * len(optimizers), len(result["profile"]["taus"]))
+    assert np.all((0 <= profile) & (profile <= 1)) and np.all(np.diff(profile, axis=1) >= 0)
+    folder = out / "optimizer_suite"
+    table = (folder / "table.md").read_text()
+    assert all(name in table for name in (*problems, *optimizers))
+    for png in ("profile.png", "lr_sensitivity.png", "convergence.png"):
+        assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    return result
+
+
+def test_optimizer_suite_quick_with_user_optimizer(tmp_path, monkeypatch, capsys):
+    (tmp_path / "suite_user_optimizer.py").write_text(USER_OPTIMIZER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(optimizer_suite, "QUICK_PROBLEMS", SUITE_SUBSET)
+    out = tmp_path / "out"
+    argv = ["run", "optimizer_suite", "--quick", "--out", str(out),
+            "--optimizer", "suite_user_optimizer:heavy_ball_05"]  # fmt: skip
+    assert benchmarks_main(argv) == 0
+    optimizers = (*optimizer_suite.BUILTIN, "heavy_ball_05")
+    _check_suite(out, SUITE_SUBSET, optimizers)
+    printed = capsys.readouterr().out
+    assert "heavy_ball_05" in printed and "winners" in printed
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("no_colon_here", "expects MODULE:FACTORY"),
+        ("jaxnn_no_such_module_xyz:make", "could not import module"),
+        ("math:no_such_factory", "has no 'no_such_factory'"),
+        ("math:pi", "not a callable"),
+        ("builtins:len", "must return an optax-style"),
+    ],
+)
+def test_optimizer_suite_bad_optimizer_spec(spec, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        optimizer_suite.run(quick=True, out_dir=tmp_path, extra_optimizers=[spec])
+    assert not (tmp_path / "optimizer_suite.json").exists()
+
+
+def test_optimizer_suite_same_seeds_same_numbers(tmp_path):
+    def numbers(out):
+        optimizer_suite.run(quick=True, out_dir=out, problems=["branin"])
+        result = json.loads((out / "optimizer_suite.json").read_text())
+        for per_opt in result["results"].values():
+            for r in per_opt.values():  # drop the timings, keep every other number
+                r.pop("time_per_step_s")
+                r["constant"].pop("seconds_to_target")
+                r["warmup_cosine"].pop("seconds_to_target")
+        return result["results"], result["summary"]["winner_per_problem"]
+
+    assert numbers(tmp_path / "a") == numbers(tmp_path / "b")
+
+
+def test_performance_profile_closed_form():
+    inf = float("inf")
+    # 3 problems x 3 solvers; problem 2 is solved by nobody.
+    steps = np.array([[10.0, 20.0, inf], [30.0, 15.0, 60.0], [inf, inf, inf]])
+    # ratios to the best: p0 (1, 2, inf), p1 (2, 1, 4), p2 all inf.
+    taus = np.array([1.0, 1.5, 2.0, 3.9, 4.0, 100.0])
+    rho = _suite_report.performance_profile(steps, taus)
+    expected = np.array(
+        [
+            [1, 1, 2, 2, 2, 2],
+            [1, 1, 2, 2, 2, 2],
+            [0, 0, 0, 0, 1, 1],
+        ]
+    ) / 3.0
+    np.testing.assert_allclose(rho, expected)
+    # score = mean_p max(0, 4 - r) / 3: (3 + 2 + 0) / 9, (2 + 3 + 0) / 9, (0 + 0 + 0) / 9.
+    np.testing.assert_allclose(_suite_report.profile_score(steps), [5 / 9, 5 / 9, 0.0])
+    # Steps below 1 count as 1 (a target met at the start); NaN counts as never.
+    np.testing.assert_allclose(
+        _suite_report.profile_score(np.array([[0.0, 2.0, np.nan]]), tau_max=3.0), [1.0, 0.5, 0.0]
+    )
+
+
+@pytest.mark.slow
+def test_optimizer_suite_full_quick_variant(tmp_path):
+    result = optimizer_suite.run(quick=True, out_dir=tmp_path)
+    _check_suite(tmp_path, optimizer_suite.QUICK_PROBLEMS, tuple(optimizer_suite.BUILTIN))
+    assert result["summary"]["problems"] == list(optimizer_suite.QUICK_PROBLEMS)

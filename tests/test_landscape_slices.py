@@ -119,16 +119,21 @@ def test_grid_is_one_program_not_per_point_python():
     z = L.slice_2d(counted, p, dx, dy, xs, xs)
     assert z.shape == (101, 101) and bool(jnp.all(jnp.isfinite(z)))
     assert len(calls) <= 3  # eval_shape check + one trace, not 10201 calls
-    # the default chunk keeps chunk * nbytes(params) under 256 MiB
+    # the default chunk keeps chunk * nbytes(params) under the backend's budget
+    # (256 MiB on accelerators, 8 MiB on CPU, where big chunks fall out of cache)
+    from jaxnn.landscape import slices
+
+    budget = slices.CPU_CHUNK_BYTES if jax.default_backend() == "cpu" else slices.MAX_CHUNK_BYTES
     big = {"w": jax.ShapeDtypeStruct((1000, 1000), jnp.float32)}
-    assert L.default_chunk_size(big, 10201) == 67
-    assert L.default_chunk_size(p, 10201) == 10201
-    # activations count too: 4 MiB per evaluation -> at most 64 points per chunk
+    assert L.default_chunk_size(big, 10201) == max(1, budget // 4_000_000)
+    nbytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(p))
+    assert L.default_chunk_size(p, 10201) == min(10201, budget // nbytes)
+    # activations count too: 4 MiB per evaluation -> at most budget / 4 MiB points per chunk
     wide = lambda q: jnp.sum(jnp.tanh(jnp.ones((1024, 1024)) * q["l2"]["b"][0]))
-    assert L.default_chunk_size(p, 10201, wide) <= 64
+    assert L.default_chunk_size(p, 10201, wide) <= max(1, budget // 2**22)
     L.slice_2d(wide, p, dx, dy, xs[:10], xs[:10])
     info = L.last_slice_info()
-    assert info.chunk_size <= 64 and info.num_chunks * info.chunk_size >= 100
+    assert info.chunk_size <= max(1, budget // 2**22) and info.num_chunks * info.chunk_size >= 100
 
 
 _SHARDED = """

@@ -26,8 +26,10 @@ def flat_matvec(loss_fn, params):
 
 def orth(w, basis):
     """Project out the rows of `basis` (unused rows are zero) twice ("twice is enough")."""
-    w = w - basis.T @ (basis @ w)
-    return w - basis.T @ (basis @ w)
+    # `(basis @ w) @ basis`, not `basis.T @ (basis @ w)`: the same numbers, but
+    # XLA:CPU materialises `basis.T` (num_iters x dim) on every call otherwise.
+    w = w - (basis @ w) @ basis
+    return w - (basis @ w) @ basis
 
 
 def lanczos(matvec, v0, m, check=None):

@@ -16,7 +16,11 @@ a time from Python):
   `lax.map` over chunks of `chunk_size` points, each chunk `vmap`-ed; so the
   memory held at once is about `chunk_size` copies of the parameters (plus the
   activations of `chunk_size` forward passes).
-* Default chunk size: the largest `C` with `C * bytes_per_point <= 256 MiB`,
+* Default chunk size: the largest `C` with `C * bytes_per_point <= budget`,
+  where the budget is 256 MiB on accelerators and 8 MiB on the CPU backend
+  (measured in `benchmarks/landscape.py`: on a CPU, batching points with
+  different weights turns matrix products into batched ones whose activations
+  fall out of cache, so large chunks run *slower* than one point at a time);
   where `bytes_per_point` is the size of one perturbed copy of the parameters
   plus the bytes of all intermediate values of one `loss_fn` evaluation
   (activations, read off its jaxpr; loop bodies counted once; an upper
@@ -69,7 +73,8 @@ __all__ = [
     "slice_2d",
 ]
 
-MAX_CHUNK_BYTES = 256 * 2**20
+MAX_CHUNK_BYTES = 256 * 2**20  # accelerators: bounded memory, large vmapped chunks
+CPU_CHUNK_BYTES = 8 * 2**20  # CPU: keep one chunk's activations near the cache size
 
 
 class SliceInfo(NamedTuple):
@@ -92,7 +97,10 @@ def last_slice_info() -> SliceInfo | None:
 
 
 def default_chunk_size(params, num_points: int, loss_fn=None) -> int:
-    """Grid points per chunk: `max(1, min(num_points, 256 MiB // bytes_per_point))`.
+    """Grid points per chunk: `max(1, min(num_points, budget // bytes_per_point))`.
+
+    The budget is 256 MiB on accelerators and 8 MiB on the CPU backend (see the
+    module docstring).
 
     `bytes_per_point = nbytes(params)` (the perturbed copy of the parameters)
     plus, when `loss_fn` is given, the bytes of every intermediate value of one
@@ -105,7 +113,8 @@ def default_chunk_size(params, num_points: int, loss_fn=None) -> int:
 
 
 def _chunk_for(bytes_per_point: int, num_points: int) -> int:
-    return max(1, min(num_points, MAX_CHUNK_BYTES // max(bytes_per_point, 1)))
+    budget = CPU_CHUNK_BYTES if jax.default_backend() == "cpu" else MAX_CHUNK_BYTES
+    return max(1, min(num_points, budget // max(bytes_per_point, 1)))
 
 
 @functools.lru_cache(maxsize=8)
