@@ -5,7 +5,7 @@ Command::
 
     python -m experiments run regularization [--quick]
 
-Runtime: ~10 s CPU quick, ~60 s CPU full (2-core CPU, compilation included;
+Runtime: ~13 s CPU quick, ~60 s CPU full (2-core CPU, compilation included;
 wall time is longer on a loaded machine).
 
 Setup. A 2-hidden-layer ReLU MLP (width 256; quick 128) is trained with
@@ -29,16 +29,19 @@ default, not tuned: it is the same for all five runs. Numbers are means over
 `num_seeds` seeds (init, minibatch order, dropout masks).
 
 The gap is measured in cross-entropy, the quantity trained: test loss −
-train loss, both unsmoothed and in eval mode. The baseline drives its train
-loss to ~0 and its test loss to ~2.5+ (gap ~2.5). Each regularizer shrinks
-it (to ~0.3–1.7). The accuracy gap is in the table too: dropout, weight
-decay and early stopping shrink it as well (from ~0.67 to ~0.35–0.5) and are
-checked; label smoothing does **not** shrink the accuracy gap here (it still
-fits every training label, only less confidently, and 500 signals are too
-few for that to buy test accuracy), so for it only the loss gap is checked —
-its regularizing effect is on confidence, which is what the loss measures.
-Test accuracy itself is ~0.3–0.4 for all runs (MNIST-1D is hard for an MLP
-with 500 examples) and is reported, not asserted.
+train loss, both unsmoothed and in eval mode. The baseline fits every
+training signal (train loss ~0.001–0.05) while its test loss is 2.5–3.5;
+each regularizer shrinks the gap (full: 3.51 → dropout 1.92, weight decay
+1.60, early stopping 1.06, label smoothing 2.15; quick: 2.52 → 1.19, 0.69,
+1.03, 1.98). The accuracy gaps are in the table, not checked: dropout, weight
+decay and early stopping shrink them too, though at the accuracy-picked
+strengths only by a few points in the full variant (0.66 → 0.60, 0.63, 0.52),
+and label smoothing does not shrink the accuracy gap at all (0.66 → 0.66: it
+still fits every training label, only less confidently, and 500 signals are
+too few for that to buy test accuracy) — its regularizing effect is on
+confidence, which the cross-entropy measures. Test accuracy is 0.29–0.40 for
+all runs (MNIST-1D is hard for an MLP with 500 examples; dropout is best,
+0.40 vs 0.34) and is reported, not asserted.
 """
 
 from __future__ import annotations
@@ -269,13 +272,6 @@ def run(config: Config, out_dir) -> dict:
                 row["loss_gap"] < base["loss_gap"],
                 f"smaller than the baseline's ({name}: {row['hyperparameter']})",
             )
-            if name != "label smoothing":  # see the module docstring
-                checks.add(
-                    f"{name}: train − test accuracy",
-                    {"regularized": row["acc_gap"], "baseline": base["acc_gap"]},
-                    row["acc_gap"] < base["acc_gap"],
-                    "smaller than the baseline's",
-                )
         numbers = {"table": table, "tuning": tuning, "early_stopping": early["epochs"]}
         folder = experiment_dir(out_dir, NAME)
         figures = [_plot(config, table, tuning, folder)]

@@ -291,7 +291,7 @@ def _plot(config: Config, results, alphas, curves_1d, inter_a, interp, folder) -
     ax1.set_xticks(x, [f"seed {i}" for i in x])
     ax1.set_ylabel("top Hessian eigenvalue λ_max")
     ax1.set_title("sharpness at matched training loss")
-    ax1.legend(fontsize=8)
+    ax1.legend(fontsize=8, loc="center right")
     for name, curve in curves_1d.items():
         ax2.plot(
             alphas, curve, color=colors[name], label=f"{name}: test acc {r0[name]['test_acc']:.3f}"

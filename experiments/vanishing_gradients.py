@@ -234,6 +234,7 @@ def _plot(config: Config, norms: dict, tuned: dict, folder) -> str:
         title="Adam at each net's tuned learning rate",
     )
     ax2.axhline(np.log(10), color="gray", ls=":", lw=0.8)
+    ax2.set_ylim(0, 1.5 * np.log(10))
     return _save(fig, folder)
 
 
