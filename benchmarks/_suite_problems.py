@@ -24,17 +24,14 @@ with seed 42 too). The noise is a gradient transformation chained *before*
 the optimizer, so `jaxnn.train.optimize` runs the problem unchanged.
 
 `make_program` wraps a problem into `one(opt_index, lr, use_schedule, key)`:
-every optimizer of the suite is built inside the trace (so `lr` can be a
-traced scalar) and `lax.switch` picks `opt_index`. Under `jax.vmap` the
-switch becomes a select over all branches (one compiled program per problem
-sweeps every optimizer, learning rate, schedule and seed); without vmap it is
-a run-time conditional that executes only the chosen optimizer (the timed
-single-run program).
+every optimizer is built inside the trace (so `lr` may be traced) and
+`select` picks `opt_index`, so one compiled, vmapped program per problem
+sweeps every optimizer, rate, schedule and seed.
 
-The CNN's convolutions are written as patch extraction + one matmul
-(`_PatchConv`, same parameters and numbers as `jaxnn.layers.Conv` with SAME
-padding): on XLA:CPU a `lax.conv_general_dilated` inside `lax.scan` ran
-~10x slower than the same step outside a loop (17 ms vs 2 ms per step).
+The CNN's convolutions are patch extraction + one matmul (`_patch_conv`: the
+parameters and numbers of `jaxnn.layers.Conv` with SAME padding): on XLA:CPU
+`lax.conv_general_dilated` inside `lax.scan` ran ~10x slower than the same
+step outside a loop (17 ms vs 2 ms per step).
 """
 
 from __future__ import annotations
@@ -50,7 +47,17 @@ from jax.flatten_util import ravel_pytree
 
 from jaxnn import data, layers, losses, objectives, optim, train
 
-__all__ = ["PROBLEMS", "Problem", "build", "flattened", "learning_rate", "make_program", "select", "smooth", "SMOOTH_WINDOW"]
+__all__ = [
+    "PROBLEMS",
+    "Problem",
+    "build",
+    "flattened",
+    "learning_rate",
+    "make_program",
+    "select",
+    "smooth",
+    "SMOOTH_WINDOW",
+]
 
 PROBLEMS = (
     "quadratic_deep",
@@ -64,6 +71,7 @@ PROBLEMS = (
 )
 NOISE_BATCH = 128  # DeepOBS's default batch size for the quadratic and 2-D problems
 SMOOTH_WINDOW = 20  # trailing window (steps) of the smoothed minibatch loss
+EVAL_CHUNK = 500  # examples per chunk of the final train/test evaluation
 
 
 class Problem(NamedTuple):
@@ -87,9 +95,9 @@ def smooth(curves: np.ndarray, window: int = SMOOTH_WINDOW) -> np.ndarray:
     """Trailing mean over the last `window` values (fewer at the start), along the last axis."""
     curves = np.asarray(curves, np.float64)
     csum = np.cumsum(curves, axis=-1)
-    lagged = np.concatenate(
-        [np.zeros_like(csum[..., :window]), csum[..., :-window]], axis=-1
-    )[..., : curves.shape[-1]]
+    lagged = np.concatenate([np.zeros_like(csum[..., :window]), csum[..., :-window]], axis=-1)[
+        ..., : curves.shape[-1]
+    ]
     counts = np.minimum(np.arange(1, curves.shape[-1] + 1), window)
     return (csum - lagged) / counts
 
@@ -140,9 +148,36 @@ def _patch_conv(out_channels: int, kernel_size: int, stride: int) -> layers.Laye
         xp = jnp.pad(x, ((0, 0), (pad // 2, pad - pad // 2), (0, 0)))
         end = (out - 1) * stride + 1
         patches = jnp.stack([xp[:, i : i + end : stride] for i in range(kernel_size)], axis=2)
-        return jnp.einsum("nlkc,kco->nlo", patches, w) + b, state
+        return jnp.einsum("nlkc,kco->nlo", patches, w) + b[None, None, :], state
 
     return layers.Layer(conv.init, apply)
+
+
+def _chunks(x: np.ndarray, y: np.ndarray, size: int = EVAL_CHUNK) -> tuple[jax.Array, ...]:
+    """`(x, y, mask)` zero-padded to a multiple of `size` and cut into `(n_chunks, size, ...)`."""
+    n = x.shape[0]
+    pad = -n % size
+    mask = np.arange(n + pad) < n
+    x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
+    y = np.concatenate([y, np.zeros((pad,), y.dtype)])
+    return tuple(jnp.asarray(a.reshape(-1, size, *a.shape[1:])) for a in (x, y, mask))
+
+
+def _evaluate(model, params, state, chunks) -> tuple[jax.Array, jax.Array]:
+    """Mean cross-entropy and accuracy (`train=False`) over a dataset, chunk by chunk
+    (`lax.map`: under the suite's vmap the activations of all runs at once would take
+    GBs -- 4.7 GB for the CNN's patches on the full training set)."""
+
+    def sums(chunk):
+        xb, yb, mb = chunk
+        logits, _ = model.apply(params, state, xb, train=False)
+        ce = losses.softmax_cross_entropy(logits, yb, reduction="none")
+        correct = jnp.argmax(logits, axis=-1) == yb
+        return jnp.sum(jnp.where(mb, ce, 0.0)), jnp.sum(mb & correct)
+
+    ce, correct = jax.lax.map(sums, chunks)
+    n = jnp.sum(chunks[2])
+    return jnp.sum(ce) / n, jnp.sum(correct) / n
 
 
 def _net(name, description, model, dataset, num_steps, target, *, channels=False):
@@ -150,7 +185,8 @@ def _net(name, description, model, dataset, num_steps, target, *, channels=False
     xt, yt = dataset.x_test, dataset.y_test
     if channels:
         x, xt = x[..., None], xt[..., None]
-    x, y, xt, yt = (jnp.asarray(a) for a in (x, y, xt, yt))
+    train_chunks, test_chunks = _chunks(x, y), _chunks(xt, yt)
+    x, y = jnp.asarray(x), jnp.asarray(y)
     input_shape = (-1, *x.shape[1:])
     loss_fn = train.supervised_loss(model)
 
@@ -158,15 +194,19 @@ def _net(name, description, model, dataset, num_steps, target, *, channels=False
         k_init, k_train = jax.random.split(key)
         _, params, state = model.init(k_init, input_shape)
         final, hist = train.train_scan(
-            loss_fn, optimizer, params, (x, y), key=k_train, num_steps=num_steps,
-            batch_size=128, model_state=state,
-        )  # fmt: skip
+            loss_fn,
+            optimizer,
+            params,
+            (x, y),
+            key=k_train,
+            num_steps=num_steps,
+            batch_size=128,
+            model_state=state,
+        )
         out = {"curve": hist["loss"], "final_loss": jnp.nan, "test_accuracy": jnp.nan}
         if evaluate:
-            logits, _ = model.apply(final.params, final.model_state, x, train=False)
-            test_logits, _ = model.apply(final.params, final.model_state, xt, train=False)
-            out["final_loss"] = losses.softmax_cross_entropy(logits, y)
-            out["test_accuracy"] = losses.accuracy(test_logits, yt)
+            out["final_loss"], _ = _evaluate(model, final.params, final.model_state, train_chunks)
+            _, out["test_accuracy"] = _evaluate(model, final.params, final.model_state, test_chunks)
         return out
 
     return Problem(name, "net", description, num_steps, target, 0.0, run)
@@ -210,9 +250,13 @@ def build(name: str, quick: bool) -> Problem:
             model, arch = layers.mlp([128, 128, 10]), "MLP 40-128-128-10 (ReLU)"
         else:
             model = layers.serial(
-                _patch_conv(16, 5, 2), layers.Relu, _patch_conv(32, 5, 2), layers.Relu,
-                layers.Flatten, layers.Dense(10),
-            )  # fmt: skip
+                _patch_conv(16, 5, 2),
+                layers.Relu,
+                _patch_conv(32, 5, 2),
+                layers.Relu,
+                layers.Flatten,
+                layers.Dense(10),
+            )
             arch = "CNN conv(16,5,s2)-conv(32,5,s2)-dense(10)"
         text = f"MNIST-1D (4000 train) {arch}, batch 128"
         return _net(name, text, model, ds, steps, target, channels="cnn" in name)
@@ -260,10 +304,12 @@ def select(optimizers: Sequence[Any], index: jax.Array, *, compute_all: bool) ->
 def flattened(factory: Callable[[Any], Any]) -> Callable[[Any], optim.Optimizer]:
     """`factory` applied to the parameters raveled into one vector (`ravel_pytree`).
 
-    For elementwise optimizers (every built-in of the suite) the numbers are
-    the same as on the tree, and the compiled program has one fused update per
-    optimizer instead of one per leaf (on the MLP: compile 9.7 s -> 7.1 s, run
-    -27%). Not applied to user optimizers, which may be per-leaf.
+    For elementwise optimizers (every built-in of the suite) this is the same
+    update rule as on the tree (numbers equal up to float rounding: XLA fuses
+    the one vector differently, ~1 ulp), and the compiled program has one
+    fused update per optimizer instead of one per leaf (on the MLP: compile
+    9.7 s -> 7.1 s, run -27%). Not applied to user optimizers, which may be
+    per-leaf (LARS, LAMB, per-layer clipping).
     """
 
     def make(learning_rate):

@@ -80,7 +80,8 @@ def _steps_cell(m: Mapping[str, Any]) -> str:
     s = m["steps_to_target"]
     if s["reached"] == 0:
         return f"never (0/{s['seeds']})"
-    return f"{_fmt(s['median'], '.0f')} [{_fmt(s['min'], '.0f')}-{_fmt(s['max'], '.0f')}] ({s['reached']}/{s['seeds']})"
+    spread = f"[{_fmt(s['min'], '.0f')}-{_fmt(s['max'], '.0f')}]"
+    return f"{_fmt(s['median'], '.0f')} {spread} ({s['reached']}/{s['seeds']})"
 
 
 def _loss_cell(m: Mapping[str, Any]) -> str:
@@ -136,22 +137,31 @@ def markdown(
     lines = ["# Optimizer suite", "", *notes, "", "## Problems", ""]
     lines += table(
         [
-            {"problem": n, "kind": p["kind"], "steps": str(p["num_steps"]),
-             "target (train loss)": _fmt(p["target"], ".4g"), "description": p["description"]}
+            {
+                "problem": n,
+                "kind": p["kind"],
+                "steps": str(p["num_steps"]),
+                "target (train loss)": _fmt(p["target"], ".4g"),
+                "description": p["description"],
+            }
             for n, p in problems.items()
         ]
-    )  # fmt: skip
+    )
     lines += ["", "## Results (median steps [min-max] (seeds reaching) ; mean ± std)", ""]
     lines += table(table_rows(results))
     lines += ["", "## Winners (fewest median steps to target)", ""]
     lines += table(
         [
-            {"problem": p, "optimizer": w["optimizer"], "schedule": w["schedule"],
-             "median steps": _fmt(w["median_steps"], ".0f"),
-             "final loss": _fmt(w["final_loss_mean"])}
+            {
+                "problem": p,
+                "optimizer": w["optimizer"],
+                "schedule": w["schedule"],
+                "median steps": _fmt(w["median_steps"], ".0f"),
+                "final loss": _fmt(w["final_loss_mean"]),
+            }
             for p, w in winners.items()
         ]
-    )  # fmt: skip
+    )
     lines += ["", "## Performance-profile scores (area on [1, 4], AlgoPerf-style)", ""]
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])
     lines += table([{"entry": k, "score": _fmt(v, ".3f")} for k, v in ranked])
@@ -161,60 +171,83 @@ def markdown(
 # ------------------------------------------------------------------------------ plots
 
 
-def _grid(n: int) -> tuple[int, int]:
-    cols = min(4, n)
-    return -(-n // cols), cols
+def _above(values: Any, floor: float) -> np.ndarray:
+    """`values - floor` for a log axis: non-finite -> NaN (a gap), clipped at 1e-12."""
+    v = np.asarray(values, np.float64) - floor
+    return np.where(np.isfinite(v), np.maximum(v, 1e-12), np.nan)
 
 
-def plot_all(out: Path, result: Mapping[str, Any]) -> list[str]:
-    """Write `profile.png`, `lr_sensitivity.png`, `convergence.png` into `out`."""
+def _plot_profile(path: Path, profile: Mapping[str, Any], colors: dict[str, str]) -> None:
     from jaxnn import plotting
 
-    problems, results, profile = result["problem_info"], result["results"], result["profile"]
-    names = list(results)
-    opts = list(next(iter(results.values())))
-    colors = {o: f"C{i % 10}" for i, o in enumerate(opts)}
-
     fig, ax = plotting.new_figure(size=(7.0, 4.5))
-    taus = np.asarray(profile["taus"])
     for entry, rho in zip(profile["entries"], profile["rho"], strict=True):
         opt, cos = entry.removesuffix("+cos"), entry.endswith("+cos")
-        ax.step(taus, rho, where="post", color=colors[opt], ls="--" if cos else "-",
-                label=f"{entry} ({profile['score'][entry]:.2f})")  # fmt: skip
-    ax.set(xscale="log", xlabel="tau (steps / best steps)", ylim=(-0.02, 1.02),
-           ylabel="fraction of problems solved", title="Performance profile (score)")  # fmt: skip
+        label = f"{entry} ({profile['score'][entry]:.2f})"
+        ax.step(
+            profile["taus"],
+            rho,
+            where="post",
+            color=colors[opt],
+            ls="--" if cos else "-",
+            label=label,
+        )
+    ax.set(xscale="log", xlabel="tau (steps to target / best steps)", ylim=(-0.02, 1.02))
+    ax.set(ylabel="fraction of problems solved", title="Performance profile (score on [1, 4])")
     ax.legend(fontsize=6, ncol=2)
-    plotting.save(fig, out / "profile.png")
+    plotting.save(fig, path)
 
-    rows, cols = _grid(len(names))
-    fig, axes = plotting.new_figure(rows, cols, size=(4.0, 3.2))
-    for ax, p in zip(np.ravel(axes), names, strict=False):
-        floor = problems[p]["min_value"]
-        for o in opts:
+
+def _plot_lr(path: Path, problems: Mapping, results: Mapping, colors: dict[str, str]) -> None:
+    from jaxnn import plotting
+
+    names = list(results)
+    cols = min(4, len(names))
+    fig, axes = plotting.new_figure(-(-len(names) // cols), cols, size=(4.0, 3.2))
+    axes = np.ravel(axes)
+    for ax, p in zip(axes, names, strict=False):
+        for o, color in colors.items():
             for sched, ls in (("constant", "-"), ("warmup_cosine", "--")):
                 t = results[p][o][sched]["tuning"]
-                y = np.asarray(t["scores"], np.float64) - floor
-                ax.plot(t["grid"], np.where(np.isfinite(y), np.maximum(y, 1e-12), np.nan),
-                        ls=ls, color=colors[o], marker=".", label=o if ls == "-" else None)  # fmt: skip
-        ax.set(xscale="log", yscale="log", title=p, xlabel="learning rate",
-               ylabel="final loss - min")  # fmt: skip
-    np.ravel(axes)[0].legend(fontsize=6)
-    for ax in np.ravel(axes)[len(names) :]:
+                y = _above(t["scores"], problems[p]["min_value"])
+                ax.plot(
+                    t["grid"], y, ls=ls, color=color, marker=".", label=o if ls == "-" else None
+                )
+        ax.set(xscale="log", yscale="log", title=p, xlabel="learning rate")
+        ax.set_ylabel("final loss - min (dashed: cosine)")
+    axes[0].legend(fontsize=6)
+    for ax in axes[len(names) :]:
         ax.set_axis_off()
-    plotting.save(fig, out / "lr_sensitivity.png")
+    plotting.save(fig, path)
 
+
+def _plot_curves(path: Path, problems: Mapping, results: Mapping, colors: dict[str, str]) -> None:
+    from jaxnn import plotting
+
+    names = list(results)
     fig, axes = plotting.new_figure(len(names), 2, size=(4.5, 2.8))
     axes = np.asarray(axes).reshape(len(names), 2)
     for row, p in zip(axes, names, strict=True):
         floor = problems[p]["min_value"]
         for ax, sched in zip(row, ("constant", "warmup_cosine"), strict=True):
-            for o in opts:
+            for o, color in colors.items():
                 c = results[p][o][sched]["curve"]
-                pos = lambda v: np.maximum(np.asarray(v, np.float64) - floor, 1e-12)  # noqa: B023
-                ax.plot(c["steps"], pos(c["mean"]), color=colors[o], lw=1, label=o)
-                ax.fill_between(c["steps"], pos(c["min"]), pos(c["max"]), color=colors[o], alpha=0.15)
+                ax.plot(c["steps"], _above(c["mean"], floor), color=color, lw=1, label=o)
+                low, high = _above(c["min"], floor), _above(c["max"], floor)
+                ax.fill_between(c["steps"], low, high, color=color, alpha=0.15)
             ax.axhline(problems[p]["target"] - floor, color="k", ls=":", lw=1)
             ax.set(yscale="log", title=f"{p} ({sched})", xlabel="step", ylabel="loss - min")
     axes[0, 0].legend(fontsize=6)
-    plotting.save(fig, out / "convergence.png")
+    plotting.save(fig, path)
+
+
+def plot_all(out: Path, result: Mapping[str, Any]) -> list[str]:
+    """Write `profile.png`, `lr_sensitivity.png` (final loss vs rate; diverged runs are
+    gaps) and `convergence.png` (mean curve, min-max band over seeds, target dotted)."""
+    problems, results = result["problem_info"], result["results"]
+    opts = list(next(iter(results.values())))
+    colors = {o: f"C{i % 10}" for i, o in enumerate(opts)}
+    _plot_profile(out / "profile.png", result["profile"], colors)
+    _plot_lr(out / "lr_sensitivity.png", problems, results, colors)
+    _plot_curves(out / "convergence.png", problems, results, colors)
     return ["profile.png", "lr_sensitivity.png", "convergence.png"]

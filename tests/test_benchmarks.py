@@ -204,13 +204,7 @@ def test_performance_profile_closed_form():
     # ratios to the best: p0 (1, 2, inf), p1 (2, 1, 4), p2 all inf.
     taus = np.array([1.0, 1.5, 2.0, 3.9, 4.0, 100.0])
     rho = _suite_report.performance_profile(steps, taus)
-    expected = np.array(
-        [
-            [1, 1, 2, 2, 2, 2],
-            [1, 1, 2, 2, 2, 2],
-            [0, 0, 0, 0, 1, 1],
-        ]
-    ) / 3.0
+    expected = np.array([[1, 1, 2, 2, 2, 2], [1, 1, 2, 2, 2, 2], [0, 0, 0, 0, 1, 1]]) / 3.0
     np.testing.assert_allclose(rho, expected)
     # score = mean_p max(0, 4 - r) / 3: (3 + 2 + 0) / 9, (2 + 3 + 0) / 9, (0 + 0 + 0) / 9.
     np.testing.assert_allclose(_suite_report.profile_score(steps), [5 / 9, 5 / 9, 0.0])
@@ -225,3 +219,28 @@ def test_optimizer_suite_full_quick_variant(tmp_path):
     result = optimizer_suite.run(quick=True, out_dir=tmp_path)
     _check_suite(tmp_path, optimizer_suite.QUICK_PROBLEMS, tuple(optimizer_suite.BUILTIN))
     assert result["summary"]["problems"] == list(optimizer_suite.QUICK_PROBLEMS)
+
+
+def test_optimizer_suite_patch_conv_and_flattened_match_the_library():
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks import _suite_problems as sp
+    from jaxnn import layers, optim
+
+    x = jax.random.normal(jax.random.key(1), (3, 11, 2))
+    for stride in (1, 2):
+        ours, ref = sp._patch_conv(4, 5, stride), layers.Conv(4, 5, strides=stride)
+        _, params, state = ref.init(jax.random.key(0), (-1, 11, 2))
+        want, _ = ref.apply(params, state, x)
+        got, _ = ours.apply(params, state, x)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    params = {"w": jnp.arange(6.0).reshape(2, 3), "b": jnp.ones(3)}
+    grads = jax.tree.map(lambda p: jnp.cos(p) + 0.5, params)
+    tree, flat = optim.adamw(0.1), sp.flattened(optim.adamw)(0.1)
+    s_tree, s_flat = tree.init(params), flat.init(params)
+    for _ in range(3):
+        u_tree, s_tree = tree.update(grads, s_tree, params)
+        u_flat, s_flat = flat.update(grads, s_flat, params)
+        # same rule; XLA may fuse the raveled vector differently (an ulp or so)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), u_flat, u_tree)
