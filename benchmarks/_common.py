@@ -121,7 +121,7 @@ def print_table(rows: list[Mapping[str, Any]], columns: list[str], title: str = 
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     if title:
         print(f"\n{title}")
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
     for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))

@@ -22,8 +22,10 @@ details pre { font-size: 0.8em; background: #f6f8fa; padding: 0.5em; overflow-x:
 
 def _section(m: dict[str, Any]) -> str:
     e = html.escape
-    verdict = '<span class="ok">claim holds</span>' if m["claim_holds"] else (
-        '<span class="bad">claim does not hold</span>'
+    verdict = (
+        '<span class="ok">claim holds</span>'
+        if m["claim_holds"]
+        else ('<span class="bad">claim does not hold</span>')
     )
     rows = "".join(
         f"<tr><td>{'✔' if c['holds'] else '✘'}</td><td>{e(c['name'])}</td>"

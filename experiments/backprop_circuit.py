@@ -66,9 +66,7 @@ def run(config: Config, out_dir) -> dict:
         x, y, z = config.point
         expected = np.array([z, z, x + y])
         checks.add("f(-2, 5, -4)", value, value == -12.0, "forward pass equals -12")
-        checks.add(
-            "autodiff gradient", analytic, np.array_equal(analytic, expected), "(z, z, x+y)"
-        )
+        checks.add("autodiff gradient", analytic, np.array_equal(analytic, expected), "(z, z, x+y)")
         checks.add(
             "numerical gradient max error",
             float(np.max(np.abs(numeric - expected))),

@@ -24,11 +24,37 @@ def test_quick_experiment_claim_holds(name, tmp_path):
 
 def test_gallery_lists_every_result(tmp_path):
     fake = [
-        {"name": n, "claim": f"claim {n}", "claim_holds": i % 2 == 0, "checks": [],
-         "numbers": {}, "figures": [], "seconds": 0.0}
+        {
+            "name": n,
+            "claim": f"claim {n}",
+            "claim_holds": i % 2 == 0,
+            "checks": [],
+            "numbers": {},
+            "figures": [],
+            "seconds": 0.0,
+        }
         for i, n in enumerate(["a", "b", "c"])
     ]
     index = write_gallery(tmp_path, fake)
     text = index.read_text()
     assert "2 of 3 claims hold" in text
     assert all(f'id="{n}"' in text for n in "abc")
+
+
+def test_cli_list_run_and_unknown_name(tmp_path):
+    import subprocess
+    import sys
+
+    def cli(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "experiments", *args], capture_output=True, text=True
+        )
+
+    listed = cli("list")
+    assert listed.returncode == 0
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == list(names())
+    ran = cli("run", "backprop_circuit", "--quick", "--out", str(tmp_path))
+    assert ran.returncode == 0 and "holds" in ran.stdout
+    assert json.loads((tmp_path / "backprop_circuit" / "metrics.json").read_text())["claim_holds"]
+    unknown = cli("run", "no_such_experiment")
+    assert unknown.returncode != 0 and "Unknown experiment" in unknown.stderr
