@@ -80,13 +80,15 @@ on the same machine. Module layout: `_suite_problems` (problems, the vmapped
 program), `_suite_protocol` (tuning, rerun, timing, user optimizers),
 `_suite_report` (profiles, table, figures).
 
-Cost (2-core CPU shared with other jobs; CPU seconds are the load-free
-measure): quick ~36 s CPU (35 s wall when the machine was quiet, 100-145 s
-under a load of 8); full: see the README / the JSON's `seconds_per_problem`.
-Compilation dominates the quick run: on XLA:CPU each vmapped threefry draw
-(parameter init, the epoch permutations of `train_scan`) costs seconds to
-compile, so every problem is one program for all optimizers, rates,
-schedules and seeds.
+Cost, measured on the 2-core CPU this was built on (shared with other jobs,
+so CPU seconds are the load-free figure): quick 27 s wall / 36 s CPU on a
+quiet machine (100-145 s wall under a load of 8); full 1000 s wall / 1117 s
+CPU under a load of ~4 (MNIST-1D CNN 650 s CPU, MLP 310 s, digits 97 s,
+logistic regression 42 s, the four small problems 12 s). `seconds_per_problem`
+in the JSON has the compile+tune / rerun / timing split. Compilation
+dominates the quick run: on XLA:CPU each vmapped threefry draw (parameter
+init, the epoch permutations of `train_scan`) costs seconds to compile, so
+every problem is one program for all optimizers, rates, schedules and seeds.
 """
 
 from __future__ import annotations
