@@ -16,11 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
+from jaxnn import data
 from jaxnn.results import to_jsonable, write_json
 
-__all__ = ["Checks", "finish", "experiment_dir", "Timer", "log_grid"]
+__all__ = ["Checks", "finish", "experiment_dir", "Timer", "log_grid", "mnist1d_splits"]
 
 
 class Checks:
@@ -87,3 +89,19 @@ class Timer:
 def log_grid(low: float, high: float, num: int) -> np.ndarray:
     """`num` learning rates spaced evenly in log10 between `low` and `high` (inclusive)."""
     return np.logspace(np.log10(low), np.log10(high), num)
+
+
+def mnist1d_splits(num_train: int, num_val: int) -> dict:
+    """MNIST-1D as `{"train", "val", "test"}` `(x, y)` device arrays.
+
+    `train` is the first `num_train` training examples and `val` the last
+    `num_val` (disjoint while `num_train + num_val <= 4000`); `test` is the
+    official 1000-example test split.
+    """
+    ds = data.mnist1d()
+    n, v = num_train, num_val
+    return {
+        "train": (jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n])),
+        "val": (jnp.asarray(ds.x_train[-v:]), jnp.asarray(ds.y_train[-v:])),
+        "test": (jnp.asarray(ds.x_test), jnp.asarray(ds.y_test)),
+    }

@@ -40,12 +40,11 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
+from experiments._common import Checks, Timer, experiment_dir, finish, log_grid, mnist1d_splits
 from experiments._tuning import sweep
-from jaxnn import data, diagnostics, layers, losses, optim, plotting, train
+from jaxnn import diagnostics, layers, losses, optim, plotting, train
 
 NAME = "batchnorm"
 CLAIM = (
@@ -134,13 +133,7 @@ def _sweep(config: Config, model, splits, grid) -> dict:
 def run(config: Config, out_dir) -> dict:
     checks = Checks()
     with Timer() as timer:
-        ds = data.mnist1d()
-        n, v = config.num_train, config.num_val
-        splits = {
-            "train": (jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n])),
-            "val": (jnp.asarray(ds.x_train[-v:]), jnp.asarray(ds.y_train[-v:])),
-            "test": (jnp.asarray(ds.x_test), jnp.asarray(ds.y_test)),
-        }
+        splits = mnist1d_splits(config.num_train, config.num_val)
         grid = log_grid(config.lr_low, config.lr_high, config.lr_num)
         runs = {
             name: _sweep(config, _net(config, bn), splits, grid)

@@ -52,9 +52,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
+from experiments._common import Checks, Timer, experiment_dir, finish, log_grid, mnist1d_splits
 from experiments._tuning import sweep
-from jaxnn import data, layers, losses, optim, plotting, train
+from jaxnn import layers, losses, optim, plotting, train
 
 NAME = "regularization"
 CLAIM = (
@@ -207,18 +207,12 @@ def _early_stopping(config: Config, splits, inits, state) -> dict:
 def run(config: Config, out_dir) -> dict:
     checks = Checks()
     with Timer() as timer:
-        ds = data.mnist1d()
-        n, v = config.num_train, config.num_val
-        splits = {
-            "train": (jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n])),
-            "val": (jnp.asarray(ds.x_train[-v:]), jnp.asarray(ds.y_train[-v:])),
-            "test": (jnp.asarray(ds.x_test), jnp.asarray(ds.y_test)),
-        }
+        splits = mnist1d_splits(config.num_train, config.num_val)
         key = jax.random.key(config.seed)
         inits, state = [], None
         for s in range(config.num_seeds):
             _, params, state = _net(config.width, 0.0).init(
-                jax.random.fold_in(key, s), (-1, ds.x_train.shape[-1])
+                jax.random.fold_in(key, s), (-1, splits["train"][0].shape[-1])
             )
             inits.append(params)
         grids = _grids(config)
