@@ -38,6 +38,7 @@ Expected result.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -94,18 +95,6 @@ def _curvature(curve: np.ndarray, alphas: np.ndarray) -> float:
     """Second difference at the middle point: (L(h) + L(−h) − 2 L(0)) / h²."""
     i, h = len(curve) // 2, float(alphas[1] - alphas[0])
     return float((curve[i + 1] + curve[i - 1] - 2 * curve[i]) / h**2)
-
-
-def _dhd(loss_fn):
-    """Jitted `(params, d) -> dᵀ H d`, the exact curvature of α ↦ loss(params + α d) at 0."""
-
-    def dhd(params, d):
-        hd = landscape.hvp(loss_fn, params, d)
-        return sum(
-            jnp.vdot(u, v) for u, v in zip(jax.tree.leaves(d), jax.tree.leaves(hd), strict=True)
-        )
-
-    return jax.jit(dhd)
 
 
 def _monotone_from_centre(curve: np.ndarray, tol: float = 1e-6) -> bool:
@@ -175,7 +164,8 @@ def run(config: Config, out_dir) -> dict:
 
         # Rescaling: same function, different weights.
         scaled = rescale(params, config.scale)
-        loss_jit, dhd = jax.jit(loss_fn), _dhd(loss_fn)
+        loss_jit = jax.jit(loss_fn)
+        dhd = jax.jit(functools.partial(landscape.directional_curvature, loss_fn))
         loss0, loss_scaled = float(loss_jit(params)), float(loss_jit(scaled))
         checks.add(
             f"training loss after rescaling layers by ({config.scale:g}, 1/{config.scale:g})",

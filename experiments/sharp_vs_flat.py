@@ -47,6 +47,7 @@ and test losses (SB lower in every full seed) are in the numbers.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -138,12 +139,7 @@ def run(config: Config, out_dir) -> dict:
         test_loss_fn = landscape.model_loss(model, state, test, losses.softmax_cross_entropy)
         loss_jit = jax.jit(loss_fn)
 
-        @jax.jit
-        def dhd(params, d):
-            hd = landscape.hvp(loss_fn, params, d)
-            return sum(
-                jnp.vdot(u, v) for u, v in zip(jax.tree.leaves(d), jax.tree.leaves(hd), strict=True)
-            )
+        dhd = jax.jit(functools.partial(landscape.directional_curvature, loss_fn))
 
         batches = {"small batch": config.small_batch, "large batch": config.large_batch}
         chunks = {}

@@ -44,6 +44,19 @@ def test_hvp_equals_dense_hessian_times_v(problem):
     np.testing.assert_allclose(_flat(hv), hess @ _flat(v), rtol=1e-12, atol=1e-12)
 
 
+def test_directional_curvature_equals_dense_quadratic_form_and_second_difference(problem):
+    loss_fn, params, hess = problem
+    d = jax.tree.map(
+        lambda p: jnp.sin(1.0 + jnp.arange(p.size, dtype=p.dtype)).reshape(p.shape), params
+    )
+    got = float(L.directional_curvature(loss_fn, params, d))
+    np.testing.assert_allclose(got, _flat(d) @ hess @ _flat(d), rtol=1e-12)
+    # and it is the second derivative of the 1-D slice a -> loss(params + a d) at 0
+    h = 1e-4
+    f = lambda a: float(loss_fn(jax.tree.map(lambda p, t: p + a * t, params, d)))
+    np.testing.assert_allclose(got, (f(h) + f(-h) - 2 * f(0.0)) / h**2, rtol=1e-5)
+
+
 def test_lanczos_top3_match_eigvalsh(problem):
     loss_fn, params, hess = problem
     want = np.linalg.eigvalsh(hess)[::-1][:3]

@@ -9,7 +9,7 @@ dataset). Conventions for each part are in the module docstrings:
 * `slices`: `interpolate`, `slice_1d`, `slice_2d` - one compiled, chunked,
   vmapped (and, with several devices, sharded) program per slice.
 * `trajectory`: `pca_directions`, `project` (Li et al. 2018, §7).
-* `curvature`: `hvp`, `hessian_top_eigenvalues` (Lanczos / power),
+* `curvature`: `hvp`, `directional_curvature`, `hessian_top_eigenvalues` (Lanczos / power),
   `hessian_trace` (Hutchinson), `hessian_spectrum` (stochastic Lanczos
   quadrature) and `spectral_density`.
 * `lossfns`: `dataset_loss`, `model_loss`.
@@ -26,6 +26,7 @@ from jaxnn.landscape.curvature import (
     HessianEigen,
     Spectrum,
     TraceEstimate,
+    directional_curvature,
     hessian_spectrum,
     hessian_top_eigenvalues,
     hessian_trace,
@@ -55,6 +56,7 @@ __all__ = [
     "hessian_spectrum",
     "hessian_top_eigenvalues",
     "hessian_trace",
+    "directional_curvature",
     "hvp",
     "interpolate",
     "last_slice_info",

@@ -98,6 +98,17 @@ def hvp(loss_fn, params, v):
     return jax.jvp(jax.grad(loss_fn), (params,), (v,))[1]
 
 
+def directional_curvature(loss_fn, params, d):
+    """`dᵀ H(params) d`: the exact second derivative of `a -> loss_fn(params + a d)` at 0.
+
+    One `hvp` and a dot product over all leaves (Li et al.'s sharpness along a
+    filter-normalized direction `d`). Jit it with `loss_fn` closed over for
+    repeated use.
+    """
+    hd = hvp(loss_fn, params, d)
+    return sum(jnp.vdot(u, w) for u, w in zip(jax.tree.leaves(d), jax.tree.leaves(hd), strict=True))
+
+
 @functools.partial(jax.jit, static_argnames=("loss_fn", "k", "num_iters", "method"))
 def _top_eigen(params, key, tol, *, loss_fn, k, num_iters, method):
     flat, unravel, matvec = flat_matvec(loss_fn, params)
