@@ -91,17 +91,21 @@ def _time_slices(loss_fn, params, dx, dy, xs, ys, chunks):
 
     def candidate(name, fn):
         def call():
-            outputs[name] = fn()
+            out = fn()
             if name != "loop":
-                chunk_used[name] = landscape.last_slice_info().chunk_size
-            return outputs[name]
+                out, info = out
+                chunk_used[name] = info.chunk_size
+            outputs[name] = out
+            return out
 
         return call
 
     loop = lambda: reference_loop(loss_fn, params, dx, dy, xs, ys)
     candidates = {"loop": candidate("loop", loop)}
     for c in chunks:
-        slice_c = lambda c=c: landscape.slice_2d(loss_fn, params, dx, dy, xs, ys, chunk_size=c)
+        slice_c = lambda c=c: landscape.slice_2d(
+            loss_fn, params, dx, dy, xs, ys, chunk_size=c, return_info=True
+        )
         candidates[f"chunk={c}"] = candidate(f"chunk={c}", slice_c)
     t = time_interleaved(candidates, repeats=1)
     z_ref = np.asarray(outputs["loop"])

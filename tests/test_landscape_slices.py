@@ -67,10 +67,10 @@ def test_slice_2d_equals_python_loop_for_any_chunk_size(compiles):
         z = L.slice_2d(loss_fn, p, dx, dy, xs, ys, chunk_size=chunk)
         assert z.shape == (5, 6)
         np.testing.assert_allclose(z, want, rtol=2e-5, atol=1e-6)
-    info = L.last_slice_info()
+    _, info = L.slice_2d(loss_fn, p, dx, dy, xs, ys, return_info=True)
     assert (info.chunk_size, info.num_chunks, info.num_padded) == (30, 1, 30)
-    L.slice_2d(loss_fn, p, dx, dy, xs, ys, chunk_size=7)
-    assert L.last_slice_info().num_padded == 35  # padded to whole chunks
+    _, info = L.slice_2d(loss_fn, p, dx, dy, xs, ys, chunk_size=7, return_info=True)
+    assert info.num_padded == 35  # padded to whole chunks
     xs2 = xs + 1
     n = len(compiles)
     z2 = L.slice_2d(loss_fn, p, dx, dy, xs2, ys, chunk_size=7)  # same shapes, new values
@@ -121,9 +121,9 @@ def test_grid_is_one_program_not_per_point_python():
     assert len(calls) <= 3  # eval_shape check + one trace, not 10201 calls
     # the default chunk keeps chunk * nbytes(params) under the backend's budget
     # (256 MiB on accelerators, 8 MiB on CPU, where big chunks fall out of cache)
-    from jaxnn.landscape import slices
+    from jaxnn import _engine
 
-    budget = slices.CPU_CHUNK_BYTES if jax.default_backend() == "cpu" else slices.MAX_CHUNK_BYTES
+    budget = _engine.CPU_CHUNK_BYTES if jax.default_backend() == "cpu" else _engine.MAX_CHUNK_BYTES
     big = {"w": jax.ShapeDtypeStruct((1000, 1000), jnp.float32)}
     assert L.default_chunk_size(big, 10201) == max(1, budget // 4_000_000)
     nbytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(p))
@@ -131,8 +131,7 @@ def test_grid_is_one_program_not_per_point_python():
     # activations count too: 4 MiB per evaluation -> at most budget / 4 MiB points per chunk
     wide = lambda q: jnp.sum(jnp.tanh(jnp.ones((1024, 1024)) * q["l2"]["b"][0]))
     assert L.default_chunk_size(p, 10201, wide) <= max(1, budget // 2**22)
-    L.slice_2d(wide, p, dx, dy, xs[:10], xs[:10])
-    info = L.last_slice_info()
+    _, info = L.slice_2d(wide, p, dx, dy, xs[:10], xs[:10], return_info=True)
     assert info.chunk_size <= max(1, budget // 2**22) and info.num_chunks * info.chunk_size >= 100
 
 
@@ -146,8 +145,7 @@ loss_fn = lambda q: jnp.mean(jnp.tanh(x @ q["w"] + q["b"][None, :]) ** 2)
 dx = L.random_direction(k[2], p)
 dy = L.random_direction(jax.random.key(5), p)
 xs, ys = jnp.linspace(-1, 1, 7), jnp.linspace(-2, 1, 5)
-z = L.slice_2d(loss_fn, p, dx, dy, xs, ys, chunk_size=3)
-info = L.last_slice_info()
+z, info = L.slice_2d(loss_fn, p, dx, dy, xs, ys, chunk_size=3, return_info=True)
 pieces = info.sharding.devices_indices_map((info.num_padded,)).values()
 print(json.dumps({
     "devices": jax.device_count(), "num_devices": info.num_devices,
@@ -182,7 +180,7 @@ def test_slice_2d_sharded_over_four_host_devices_equals_single_device():
     assert res["num_padded"] == 36 and res["shard_len"] == [9, 9, 9, 9]  # 35 points -> 4 x 3 x 3
     assert res["z_devices"] == 4 and res["z_replicated"]
     ns = {}
-    exec(_SHARDED.split("z = L.slice_2d")[0], ns)  # the same problem, on this single device
+    exec(_SHARDED.split("z, info = L.slice_2d")[0], ns)  # the same problem, on this single device
     want = L.slice_2d(ns["loss_fn"], ns["p"], ns["dx"], ns["dy"], ns["xs"], ns["ys"])
     np.testing.assert_allclose(np.asarray(res["z"]), want, rtol=1e-6, atol=1e-7)
 

@@ -39,7 +39,6 @@ from jaxnn.landscape.slices import (
     SliceInfo,
     default_chunk_size,
     interpolate,
-    last_slice_info,
     slice_1d,
     slice_2d,
 )
@@ -59,7 +58,6 @@ __all__ = [
     "directional_curvature",
     "hvp",
     "interpolate",
-    "last_slice_info",
     "model_loss",
     "normalize_direction",
     "pca_directions",

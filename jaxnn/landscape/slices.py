@@ -40,20 +40,17 @@ a time from Python):
   same shapes does not recompile (a fresh `lambda` each call does).
 * Points are formed in each parameter leaf's dtype (coefficients are cast to
   it); non-floating leaves are taken from the first tree unchanged.
-* `last_slice_info()` describes the last evaluation (chunking, devices and the
-  sharding of the raw per-point losses) for debugging and tests.
+* With `return_info=True` each function also returns a `SliceInfo`
+  (chunking, devices and the sharding of the raw per-point losses); no
+  module-level state is kept.
 """
 
-import functools
-import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
 
+from jaxnn._engine import GridInfo, chunk_for, map_points
 from jaxnn.landscape._validate import (
     ById,
     as_coords,
@@ -68,39 +65,18 @@ __all__ = [
     "SliceInfo",
     "default_chunk_size",
     "interpolate",
-    "last_slice_info",
     "slice_1d",
     "slice_2d",
 ]
 
-MAX_CHUNK_BYTES = 256 * 2**20  # accelerators: bounded memory, large vmapped chunks
-CPU_CHUNK_BYTES = 8 * 2**20  # CPU: keep one chunk's activations near the cache size
-
-
-class SliceInfo(NamedTuple):
-    """How the last slice was evaluated."""
-
-    num_points: int  # grid points asked for
-    num_padded: int  # points evaluated, padding included
-    chunk_size: int  # points per vmapped chunk
-    num_chunks: int  # chunks per device
-    num_devices: int
-    sharding: jax.sharding.Sharding | None  # of the raw (num_padded,) losses; None if traced
-
-
-_last_info: SliceInfo | None = None
-
-
-def last_slice_info() -> SliceInfo | None:
-    """The `SliceInfo` of the last `interpolate`/`slice_1d`/`slice_2d` call (debugging aid)."""
-    return _last_info
+SliceInfo = GridInfo  # how one slice was evaluated (returned with `return_info=True`)
 
 
 def default_chunk_size(params, num_points: int, loss_fn=None) -> int:
     """Grid points per chunk: `max(1, min(num_points, budget // bytes_per_point))`.
 
-    The budget is 256 MiB on accelerators and 8 MiB on the CPU backend (see the
-    module docstring).
+    The budget is 256 MiB on accelerators and 8 MiB on the CPU backend (see
+    `jaxnn/_engine.py`).
 
     `bytes_per_point = nbytes(params)` (the perturbed copy of the parameters)
     plus, when `loss_fn` is given, the bytes of every intermediate value of one
@@ -109,31 +85,7 @@ def default_chunk_size(params, num_points: int, loss_fn=None) -> int:
     per_point = tree_nbytes(params)
     if loss_fn is not None:
         per_point += jaxpr_bytes(jax.make_jaxpr(loss_fn)(params))
-    return _chunk_for(per_point, num_points)
-
-
-def _chunk_for(bytes_per_point: int, num_points: int) -> int:
-    budget = CPU_CHUNK_BYTES if jax.default_backend() == "cpu" else MAX_CHUNK_BYTES
-    return max(1, min(num_points, budget // max(bytes_per_point, 1)))
-
-
-@functools.lru_cache(maxsize=8)
-def _mesh(devices: tuple) -> Mesh:
-    return Mesh(np.array(devices), ("grid",))
-
-
-def _plan(num_points: int, chunk_size, bytes_per_point: int):
-    """(chunk, chunks per device, devices): pad once, never recompile per remainder."""
-    num_devices = jax.device_count()
-    per_device = -(-num_points // num_devices)
-    if chunk_size is None:
-        chunk = _chunk_for(bytes_per_point, per_device)
-        num_chunks = -(-per_device // chunk)
-        chunk = -(-per_device // num_chunks)  # balance: every chunk equally full
-    else:
-        chunk = min(chunk_size, per_device)
-        num_chunks = -(-per_device // chunk)
-    return chunk, num_chunks, num_devices
+    return chunk_for(per_point, num_points)
 
 
 def _combine(trees, c):
@@ -164,55 +116,38 @@ def _coefficients(kind: str, coords):
     return jnp.stack([jnp.ones_like(gx), gx, gy], axis=-1)
 
 
-@functools.partial(jax.jit, static_argnames=("loss_fn", "kind", "chunk", "num_chunks", "mesh"))
-def _evaluate(trees, coords, *, loss_fn, kind, chunk, num_chunks, mesh):
-    coeffs = _coefficients(kind, coords)
-    num_points = coeffs.shape[0]
-    num_devices = 1 if mesh is None else mesh.size
-    padded = num_devices * num_chunks * chunk
-    coeffs = jnp.pad(coeffs, ((0, padded - num_points), (0, 0)), mode="edge")
+class _PointLoss(NamedTuple):
+    """`(trees, coefficients) -> loss_fn(sum_k c_k T_k)`; hashable by `loss_fn`'s identity."""
 
-    def local(trees, cs):  # (num_chunks * chunk, m) -> (num_chunks * chunk,)
-        point = lambda c: loss_fn(_combine(trees, c))
-        out = jax.lax.map(jax.vmap(point), cs.reshape(num_chunks, chunk, cs.shape[-1]))
-        return out.reshape(-1)
+    loss_fn: ById
 
-    if mesh is None:
-        flat = local(trees, coeffs)
-    else:
-        flat = jax.shard_map(
-            local, mesh=mesh, in_specs=(P(), P("grid")), out_specs=P("grid"), check_vma=False
-        )(trees, coeffs)
-    shape = tuple(c.shape[0] for c in reversed(coords)) if kind == "2d" else (num_points,)
-    z = flat[:num_points].reshape(shape)
-    if mesh is not None:
-        z = jax.lax.with_sharding_constraint(z, NamedSharding(mesh, P()))
-    return z, flat
+    def __call__(self, trees, c):
+        return self.loss_fn(_combine(trees, c))
 
 
-def _run(loss_fn, trees, coords, kind, chunk_size):
-    global _last_info
+def _grid_shape(kind: str, coords) -> tuple[int, ...]:
+    if kind == "2d":
+        return tuple(c.shape[0] for c in reversed(coords))
+    return (coords[0].shape[0],)
+
+
+def _run(loss_fn, trees, coords, kind, chunk_size, return_info=False):
     check_positive_int("chunk_size", chunk_size)
     jaxpr = check_loss_fn(loss_fn, trees[0], return_jaxpr=True)
-    num_points = math.prod(c.shape[0] for c in coords)
     per_point = tree_nbytes(trees[0]) + jaxpr_bytes(jaxpr)
-    chunk, num_chunks, num_devices = _plan(num_points, chunk_size, per_point)
-    mesh = _mesh(tuple(jax.devices())) if num_devices > 1 else None
-    z, flat = _evaluate(
+    z, info = map_points(
+        _PointLoss(ById(loss_fn)),
         trees,
-        coords,
-        loss_fn=ById(loss_fn),
-        kind=kind,
-        chunk=chunk,
-        num_chunks=num_chunks,
-        mesh=mesh,
+        _coefficients(kind, coords),
+        chunk_size=chunk_size,
+        bytes_per_point=per_point,
+        return_info=True,
     )
-    sharding = None if isinstance(flat, jax.core.Tracer) else flat.sharding  # None under jit
-    _last_info = SliceInfo(num_points, flat.shape[0], chunk, num_chunks, num_devices, sharding)
-    return z
+    z = z.reshape(_grid_shape(kind, coords))
+    return (z, info) if return_info else z
 
 
-def interpolate(loss_fn, params_a, params_b, alphas, *, chunk_size=None):
+def interpolate(loss_fn, params_a, params_b, alphas, *, chunk_size=None, return_info=False):
     """Loss along the segment (and beyond) from `params_a` to `params_b`.
 
     `out[i] = loss_fn((1 - alphas[i]) * params_a + alphas[i] * params_b)`
@@ -224,17 +159,17 @@ def interpolate(loss_fn, params_a, params_b, alphas, *, chunk_size=None):
     """
     check_same_tree("params_b", params_b, params_a, "params_a")
     alphas = as_coords("alphas", alphas)
-    return _run(loss_fn, (params_a, params_b), (alphas,), "interpolate", chunk_size)
+    return _run(loss_fn, (params_a, params_b), (alphas,), "interpolate", chunk_size, return_info)
 
 
-def slice_1d(loss_fn, params, direction, alphas, *, chunk_size=None):
+def slice_1d(loss_fn, params, direction, alphas, *, chunk_size=None, return_info=False):
     """`out[i] = loss_fn(params + alphas[i] * direction)`, shape `(len(alphas),)`."""
     check_same_tree("direction", direction, params)
     alphas = as_coords("alphas", alphas)
-    return _run(loss_fn, (params, direction), (alphas,), "1d", chunk_size)
+    return _run(loss_fn, (params, direction), (alphas,), "1d", chunk_size, return_info)
 
 
-def slice_2d(loss_fn, params, dx, dy, xs, ys, *, chunk_size=None):
+def slice_2d(loss_fn, params, dx, dy, xs, ys, *, chunk_size=None, return_info=False):
     """Loss on the plane through `params` spanned by `dx` and `dy`.
 
     `Z[i, j] = loss_fn(params + xs[j] * dx + ys[i] * dy)`, `Z.shape == (len(ys), len(xs))`
@@ -247,6 +182,7 @@ def slice_2d(loss_fn, params, dx, dy, xs, ys, *, chunk_size=None):
       dx, dy: directions like `params` (see `random_direction`, `pca_directions`).
       xs, ys: non-empty 1-D coordinate arrays.
       chunk_size: points per vmapped chunk (default: see the module docstring).
+      return_info: also return a `SliceInfo` (chunking, devices, sharding).
 
     Example:
       >>> loss = lambda p: jnp.sum(p["w"] ** 2)
@@ -258,4 +194,4 @@ def slice_2d(loss_fn, params, dx, dy, xs, ys, *, chunk_size=None):
     check_same_tree("dx", dx, params)
     check_same_tree("dy", dy, params)
     xs, ys = as_coords("xs", xs), as_coords("ys", ys)
-    return _run(loss_fn, (params, dx, dy), (xs, ys), "2d", chunk_size)
+    return _run(loss_fn, (params, dx, dy), (xs, ys), "2d", chunk_size, return_info)

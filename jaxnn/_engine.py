@@ -1,0 +1,159 @@
+"""The grid engine: one compiled program that evaluates a function at many points.
+
+`map_points(fn, shared, points)` returns `out[i] = fn(shared, points[i])` for
+every row `i` of `points` (a pytree whose leaves share a leading axis of
+length `N`). It is the machinery behind `landscape.slice_1d/slice_2d`,
+`landscape.compute_surface` and `train.sweep`, written once:
+
+* The `N` points are evaluated inside one `jax.jit` program as `lax.map` over
+  chunks of `chunk` points, each chunk `vmap`-ed, so the memory held at once
+  is about `chunk` evaluations of `fn`.
+* Default chunk: the largest `C` with `C * bytes_per_point <= budget`, where
+  the budget is 256 MiB on accelerators and 8 MiB on the CPU backend (on a
+  CPU, batching evaluations turns matrix products into batched ones whose
+  activations fall out of cache, so large chunks run slower than one at a
+  time; see `benchmarks/landscape.py`). It is capped by the points per device,
+  then balanced so that every chunk is equally full.
+* The last chunk is padded by repeating the last point, so a remainder never
+  triggers another compilation; padded results are dropped.
+* With several devices the padded points are split over a 1-D `Mesh` of all
+  devices (axis name `"grid"`) with `jax.shard_map`, `shared` replicated; each
+  device runs its own chunk loop and the result is gathered back, replicated,
+  so it is the same array as on one device. On several processes this is
+  JAX's own multi-controller runtime: call with the same arguments on every
+  process.
+* The compiled program is cached by jit, keyed on the identity of `fn` and the
+  static shapes: the same `fn` object and shapes never recompile.
+
+`plan(num_points, chunk_size, bytes_per_point)` exposes the chunking decision
+and `GridInfo` describes one evaluation (returned with `return_info=True`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+__all__ = ["GridInfo", "MAX_CHUNK_BYTES", "CPU_CHUNK_BYTES", "chunk_for", "map_points", "plan"]
+
+MAX_CHUNK_BYTES = 256 * 2**20  # accelerators: bounded memory, large vmapped chunks
+CPU_CHUNK_BYTES = 8 * 2**20  # CPU: keep one chunk's working set near the cache size
+
+
+class GridInfo(NamedTuple):
+    """How one `map_points` call was evaluated."""
+
+    num_points: int  # points asked for
+    num_padded: int  # points evaluated, padding included
+    chunk_size: int  # points per vmapped chunk
+    num_chunks: int  # chunks per device
+    num_devices: int
+    sharding: jax.sharding.Sharding | None  # of the raw padded outputs; None if traced
+
+
+def chunk_for(bytes_per_point: int, num_points: int) -> int:
+    """Points per chunk under the backend's memory budget (at least 1)."""
+    budget = CPU_CHUNK_BYTES if jax.default_backend() == "cpu" else MAX_CHUNK_BYTES
+    return max(1, min(num_points, budget // max(bytes_per_point, 1)))
+
+
+def plan(num_points: int, chunk_size: int | None, bytes_per_point: int) -> tuple[int, int, int]:
+    """`(chunk, chunks per device, devices)`: pad once, never recompile per remainder."""
+    num_devices = jax.device_count()
+    per_device = -(-num_points // num_devices)
+    if chunk_size is None:
+        chunk = chunk_for(bytes_per_point, per_device)
+        num_chunks = -(-per_device // chunk)
+        chunk = -(-per_device // num_chunks)  # balance: every chunk equally full
+    else:
+        chunk = min(chunk_size, per_device)
+        num_chunks = -(-per_device // chunk)
+    return chunk, num_chunks, num_devices
+
+
+@functools.lru_cache(maxsize=8)
+def _mesh(devices: tuple) -> Mesh:
+    return Mesh(np.array(devices), ("grid",))
+
+
+def _num_rows(points: Any) -> int:
+    leaves = jax.tree.leaves(points)
+    if not leaves:
+        raise ValueError("map_points needs at least one array of points; got an empty pytree.")
+    sizes = {int(jnp.shape(x)[0]) if jnp.ndim(x) else -1 for x in leaves}
+    if len(sizes) != 1 or -1 in sizes:
+        shapes = [tuple(jnp.shape(x)) for x in leaves]
+        raise ValueError(
+            f"Every leaf of `points` must have the same leading (point) axis; got shapes {shapes}."
+        )
+    (n,) = sizes
+    if n == 0:
+        raise ValueError("map_points needs at least one point; `points` has a leading axis of 0.")
+    return n
+
+
+@functools.partial(jax.jit, static_argnames=("fn", "chunk", "num_chunks", "mesh"))
+def _evaluate(shared, points, *, fn, chunk, num_chunks, mesh):
+    n = jax.tree.leaves(points)[0].shape[0]
+    num_devices = 1 if mesh is None else mesh.size
+    padded = num_devices * num_chunks * chunk
+    pad = lambda x: jnp.pad(x, [(0, padded - n)] + [(0, 0)] * (x.ndim - 1), mode="edge")
+    points = jax.tree.map(pad, points)
+
+    def local(shared, pts):  # leaves (num_chunks * chunk, ...) -> outputs with that axis
+        pts = jax.tree.map(lambda x: x.reshape(num_chunks, chunk, *x.shape[1:]), pts)
+        out = jax.lax.map(jax.vmap(lambda p: fn(shared, p)), pts)
+        return jax.tree.map(lambda y: y.reshape(num_chunks * chunk, *y.shape[2:]), out)
+
+    if mesh is None:
+        flat = local(shared, points)
+    else:
+        flat = jax.shard_map(
+            local, mesh=mesh, in_specs=(P(), P("grid")), out_specs=P("grid"), check_vma=False
+        )(shared, points)
+    out = jax.tree.map(lambda y: y[:n], flat)
+    if mesh is not None:
+        out = jax.lax.with_sharding_constraint(out, NamedSharding(mesh, P()))
+    return out, flat
+
+
+def map_points(
+    fn: Callable[[Any, Any], Any],
+    shared: Any,
+    points: Any,
+    *,
+    chunk_size: int | None = None,
+    bytes_per_point: int = 0,
+    return_info: bool = False,
+) -> Any:
+    """`out[i] = fn(shared, points[i])`, chunked, vmapped and sharded (see the module docstring).
+
+    Args:
+      fn: `(shared, point) -> pytree of arrays`; a hashable callable (pass the
+        same object to reuse the compiled program).
+      shared: a pytree passed unchanged (replicated) to every evaluation.
+      points: a pytree whose leaves all have the same leading axis `N >= 1`.
+      chunk_size: points per vmapped chunk; `None` picks one from `bytes_per_point`.
+      bytes_per_point: the memory one evaluation holds (used when `chunk_size` is None).
+      return_info: also return a `GridInfo`.
+
+    Returns:
+      the stacked outputs, each leaf with leading axis `N` (and the `GridInfo`
+      when `return_info=True`).
+    """
+    n = _num_rows(points)
+    chunk, num_chunks, num_devices = plan(n, chunk_size, bytes_per_point)
+    mesh = _mesh(tuple(jax.devices())) if num_devices > 1 else None
+    out, flat = _evaluate(shared, points, fn=fn, chunk=chunk, num_chunks=num_chunks, mesh=mesh)
+    if not return_info:
+        return out
+    first = jax.tree.leaves(flat)[0]
+    sharding = None if isinstance(first, jax.core.Tracer) else first.sharding
+    return out, GridInfo(n, first.shape[0], chunk, num_chunks, num_devices, sharding)
