@@ -1,22 +1,15 @@
-"""What every benchmark shares: the machine block, fair timing, the JSON and the table.
+"""What every benchmark shares: the machine block, the JSON and the table.
 
-Timing rules (applied by `time_interleaved`):
-
-1. every candidate is called once first, so compilation is not timed;
-2. each call ends with `jax.block_until_ready` on its output;
-3. the candidates being compared are interleaved (A, B, A, B, ...) so a
-   slow period of the machine hits both sides alike;
-4. each candidate is repeated and both the minimum and the median are kept;
-   ratios are computed from the same run (min over min, and median over median).
+Timing (`time_interleaved`, `Timing`) and speed targets decided within the
+noise of the run (`ratio_target`) are library features, `jaxnn.timing`; they
+are re-exported here for the benchmark modules.
 """
 
 from __future__ import annotations
 
 import os
 import platform
-import statistics
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,8 +18,16 @@ import jax
 import numpy as np
 
 from jaxnn.results import to_jsonable, write_json
+from jaxnn.timing import Timing, machine_load, ratio_target, time_interleaved
 
-__all__ = ["machine", "time_interleaved", "Timing", "write_result", "print_table"]
+__all__ = [
+    "Timing",
+    "machine",
+    "print_table",
+    "ratio_target",
+    "time_interleaved",
+    "write_result",
+]
 
 
 def machine() -> dict[str, Any]:
@@ -48,6 +49,7 @@ def machine() -> dict[str, Any]:
         "device_kind": devices[0].device_kind,
         "device_count": len(devices),
         "process_count": jax.process_count(),
+        "load": machine_load(),
         "versions": {p: version(p) for p in ("jax", "jaxlib", "optax", "flax", "numpy", "jaxnn")},
     }
 
@@ -60,39 +62,6 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-class Timing(dict):
-    """`{"min": s, "median": s, "repeats": n, "all": [...]}` for one candidate."""
-
-
-def time_interleaved(
-    candidates: Mapping[str, Callable[[], Any]], repeats: int, *, inner: int = 1
-) -> dict[str, Timing]:
-    """Time zero-argument callables, interleaved, after one warm-up call each.
-
-    Args:
-      candidates: name -> callable returning JAX arrays (blocked on).
-      repeats: number of timed rounds.
-      inner: calls per timed sample (for sub-millisecond work); times are per call.
-
-    Returns:
-      name -> Timing with per-call seconds.
-    """
-    for fn in candidates.values():
-        jax.block_until_ready(fn())
-    samples: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(repeats):
-        for name, fn in candidates.items():
-            start = time.perf_counter()
-            for _ in range(inner):
-                out = fn()
-            jax.block_until_ready(out)
-            samples[name].append((time.perf_counter() - start) / inner)
-    return {
-        name: Timing(min=min(s), median=statistics.median(s), repeats=len(s), all=s)
-        for name, s in samples.items()
-    }
 
 
 def write_result(out_dir: str | Path, name: str, result: dict[str, Any]) -> Path:

@@ -21,7 +21,11 @@ from jaxnn import (
     losses,
     objectives,
     optim,
+    results,
+    suite,
+    timing,
     train,
+    tuning,
 )
 
 __version__ = "0.1.0"
@@ -38,5 +42,9 @@ __all__ = [
     "losses",
     "objectives",
     "optim",
+    "results",
+    "suite",
+    "timing",
     "train",
+    "tuning",
 ]

@@ -3,18 +3,26 @@
 A tuned hyperparameter is picked, never hand-set: the caller writes
 `make_curve(lr) -> losses`, a pure function of a *traced* scalar learning rate
 (build the optimizer inside it, e.g. ``jaxnn.optim.sgd(lr)``), and
-`tune_lr` evaluates it for every rate of the grid at once with
+`tune_learning_rate` evaluates it for every rate of the grid at once with
 ``jax.jit(jax.vmap(make_curve))`` and picks the rate whose curve scores best
 (lowest) under a `criterion`::
 
-    grid = log_grid(1e-3, 1.0, 16)
-    result = tune_lr(lambda lr: optimize(f, sgd(lr), x0, 500)[1]["loss"], grid,
-                     steps_to(1e-3))
+    from jaxnn import objectives, optim, train, tuning
+
+    f = objectives.rosenbrock
+    grid = tuning.log_grid(1e-4, 1e-2, 9)
+    result = tuning.tune_learning_rate(
+        lambda lr: train.optimize(f, optim.sgd(lr), jnp.array([-1.0, 1.0]), 500)[1]["loss"],
+        grid, tuning.steps_to(1e-2))
     result.pick, result.numbers()   # the rate, and the grid/scores to save
 
 A criterion maps the stacked curves, shape `(len(grid), T)`, to one score per
 rate; a curve with a non-finite value (a diverged run) scores `inf`, so it is
 never picked. Ties are broken by the lower final loss, then by the smaller rate.
+
+`jaxnn.suite` tunes every optimizer of its benchmark with these criteria
+(`final_loss`, `steps_to`); the experiments pick their rates with
+`tune_learning_rate`.
 """
 
 from __future__ import annotations
@@ -32,14 +40,37 @@ __all__ = [
     "Criterion",
     "TuneResult",
     "final_loss",
+    "log_grid",
     "mean_log_loss",
     "steps_to",
     "sweep",
     "tail_mean",
-    "tune_lr",
+    "tune_learning_rate",
 ]
 
 Criterion = Callable[[np.ndarray], np.ndarray]
+
+
+def log_grid(low: float, high: float, num: int) -> np.ndarray:
+    r"""`num` rates spaced evenly in log10 between `low` and `high` (both included).
+
+    .. math:: \eta_i = 10^{\log_{10} low + i (\log_{10} high - \log_{10} low) / (num - 1)}
+
+    Args:
+      low: the smallest rate, > 0.
+      high: the largest rate, >= `low`.
+      num: the number of rates, >= 1.
+
+    Returns:
+      A float64 array of shape `(num,)`.
+    """
+    if not (np.isfinite(low) and np.isfinite(high) and 0 < low <= high):
+        raise ValueError(
+            f"log_grid needs finite rates with 0 < low <= high, got low={low!r}, high={high!r}."
+        )
+    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
+        raise ValueError(f"log_grid needs an integer num >= 1, got num={num!r}.")
+    return np.logspace(np.log10(low), np.log10(high), int(num))
 
 
 def final_loss(curves: np.ndarray) -> np.ndarray:
@@ -49,7 +80,16 @@ def final_loss(curves: np.ndarray) -> np.ndarray:
 
 
 def tail_mean(fraction: float = 0.1) -> Criterion:
-    """Score = mean loss over the last `fraction` of the run (for noisy minibatch curves)."""
+    """Score = mean loss over the last `fraction` of the run (for noisy minibatch curves).
+
+    Args:
+      fraction: the share of the curve averaged, in (0, 1].
+
+    Returns:
+      A criterion `curves (G, T) -> scores (G,)`.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"tail_mean needs a fraction in (0, 1], got fraction={fraction!r}.")
 
     def criterion(curves: np.ndarray) -> np.ndarray:
         curves = np.asarray(curves, np.float64)
@@ -79,7 +119,16 @@ def steps_to(threshold: float, *, stay: bool = False) -> Criterion:
     With `stay=True`, the first step from which the loss stays `<= threshold`
     until the end of the run: an optimizer that touches the threshold once and
     bounces back above it (a constant-rate RMSProp/Adam orbit) does not count.
+
+    Args:
+      threshold: the loss to reach (a finite number).
+      stay: count only a step from which the loss stays below `threshold`.
+
+    Returns:
+      A criterion `curves (G, T) -> scores (G,)`.
     """
+    if not np.isfinite(threshold):
+        raise ValueError(f"steps_to needs a finite threshold, got threshold={threshold!r}.")
 
     def criterion(curves: np.ndarray) -> np.ndarray:
         curves = np.asarray(curves, np.float64)
@@ -118,36 +167,65 @@ class TuneResult(NamedTuple):
 
 
 def sweep(make_curve: Callable[[jax.Array], Any], grid: np.ndarray) -> Any:
-    """`make_curve` evaluated at every value of `grid` in one `jit(vmap(...))` call."""
+    """`make_curve` evaluated at every value of `grid` in one `jit(vmap(...))` call.
+
+    Args:
+      make_curve: a pure function of one traced scalar.
+      grid: the 1-D array of values.
+
+    Returns:
+      `make_curve`'s output pytree, stacked over the grid, as numpy arrays.
+    """
+    if not callable(make_curve):
+        raise TypeError(f"make_curve must be a function lr -> losses, got {make_curve!r}.")
     values = jnp.asarray(np.asarray(grid), dtype=jnp.result_type(float))
     return jax.tree.map(np.asarray, jax.jit(jax.vmap(make_curve))(values))
 
 
-def tune_lr(
+def _check_grid(grid: Any) -> np.ndarray:
+    grid = np.asarray(grid, np.float64)
+    if grid.ndim != 1 or grid.size == 0:
+        raise ValueError(
+            f"The grid must be a non-empty 1-D array of rates, got shape {grid.shape}."
+        )
+    if not np.all(np.isfinite(grid)):
+        raise ValueError(f"The grid must hold finite rates, got {grid.tolist()}.")
+    return grid
+
+
+def tune_learning_rate(
     make_curve: Callable[[jax.Array], Any],
     grid: np.ndarray,
     criterion: Criterion = final_loss,
     *,
     has_aux: bool = False,
 ) -> TuneResult:
-    """Sweep `make_curve` over `grid` with one vmap and pick the best-scoring rate.
+    r"""Sweep `make_curve` over `grid` with one vmap and pick the best-scoring rate.
+
+    .. math:: \eta^* = \arg\min_{\eta \in grid} \text{criterion}(\text{make\_curve}(\eta))
+
+    (ties: the lower final loss, then the smaller rate).
 
     Args:
       make_curve: `lr -> losses` (1-D), pure and traceable in `lr` (a traced
         scalar); with `has_aux`, `lr -> (losses, aux)` where `aux` is any pytree
         (trajectories, other runs) returned stacked over the grid in `result.aux`.
-      grid: 1-D array of learning rates, e.g. `experiments._common.log_grid(1e-3, 1, 16)`.
+      grid: 1-D array of learning rates, e.g. `log_grid(1e-3, 1, 16)`.
       criterion: curves `(G, T)` -> scores `(G,)`, lower is better.
+      has_aux: whether `make_curve` returns `(losses, aux)`.
 
     Returns:
       A `TuneResult`. If every rate diverged (all scores `inf`), the pick is the
       smallest rate of the grid; check `result.scores` before relying on it.
+
+    Example::
+
+        grid = log_grid(1e-3, 1.0, 7)
+        result = tune_learning_rate(lambda lr: (1 - lr) ** (2 * jnp.arange(10.0)), grid)
     """
-    grid = np.asarray(grid, np.float64)
-    if grid.ndim != 1 or grid.size == 0:
-        raise ValueError(
-            f"The grid must be a non-empty 1-D array of rates, got shape {grid.shape}."
-        )
+    grid = _check_grid(grid)
+    if not callable(criterion):
+        raise TypeError(f"criterion must be a function curves -> scores, got {criterion!r}.")
     out = sweep(make_curve, grid)
     curves, aux = out if has_aux else (out, None)
     curves = np.asarray(curves)
@@ -157,6 +235,10 @@ def tune_lr(
             f"for a grid of {grid.size} rates."
         )
     scores = np.asarray(criterion(curves), np.float64)
+    if scores.shape != grid.shape:
+        raise ValueError(
+            f"criterion must return one score per rate, shape {grid.shape}; got {scores.shape}."
+        )
     diverged = np.array([diagnostics.first_nonfinite(c) >= 0 for c in curves])
     last = np.where(np.isfinite(curves[:, -1]), curves[:, -1], np.inf)
     index = int(np.lexsort((grid, last, scores))[0])

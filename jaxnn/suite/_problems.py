@@ -1,4 +1,4 @@
-"""Problems and the compiled run program of the optimizer suite (`optimizer_suite`).
+"""Problems and the compiled run program of the optimizer suite (`jaxnn.suite`).
 
 A `Problem` knows how to train once: `problem.run(optimizer, key, num_steps,
 evaluate)` is a pure, traceable function returning

@@ -1,15 +1,12 @@
 """The tuning / rerun / timing protocol of the optimizer suite, and user optimizers.
 
-`benchmark_problem` runs steps 1-3 of `optimizer_suite`'s protocol on one
-problem with one compiled, vmapped program (`_suite_problems.make_program`):
+`benchmark_problem` runs steps 1-3 of the suite's protocol (see `jaxnn.suite`)
+on one problem with one compiled, vmapped program (`_problems.make_program`):
 a batch row is `(optimizer index, learning rate, use_schedule, seed)`.
-`load_optimizer` turns a `--optimizer MODULE:FACTORY` spec into a checked
-factory.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,60 +15,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks import _suite_problems as sp
-from benchmarks._common import time_interleaved
-from experiments._tuning import final_loss, steps_to
+from jaxnn.suite import _problems as sp
+from jaxnn.timing import time_interleaved
+from jaxnn.tuning import final_loss, steps_to
 
-__all__ = ["SCHEDULES", "benchmark_problem", "entries", "load_optimizer", "rows", "winner"]
+__all__ = ["SCHEDULES", "benchmark_problem", "entries", "rows", "winner"]
 
 SCHEDULES = ("constant", "warmup_cosine")
-
-
-def load_optimizer(spec: str | Callable) -> tuple[str, Callable]:
-    """`"module:factory"` (or a callable) -> `(name, factory)`, checked on a toy problem.
-
-    Raises:
-      ValueError: a sentence saying what is wrong with `spec` (format, import,
-        missing or non-callable attribute, or a factory whose optimizer fails
-        on a schedule learning rate).
-    """
-    if callable(spec):
-        name, factory = getattr(spec, "__name__", "user_optimizer"), spec
-    else:
-        module_name, sep, attr = str(spec).partition(":")
-        if not sep or not module_name or not attr:
-            raise ValueError(
-                f"--optimizer expects MODULE:FACTORY (e.g. my_opts:make_sgd), got {spec!r}."
-            )
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as err:
-            raise ValueError(
-                f"--optimizer {spec!r}: could not import module {module_name!r} ({err}). "
-                "Make it importable: run from its folder or add it to PYTHONPATH."
-            ) from err
-        factory = getattr(module, attr, None)
-        if factory is None:
-            raise ValueError(f"--optimizer {spec!r}: module {module_name!r} has no {attr!r}.")
-        if not callable(factory):
-            raise ValueError(
-                f"--optimizer {spec!r}: {attr!r} is a {type(factory).__name__}, not a callable "
-                "factory taking learning_rate."
-            )
-        name = attr
-    try:  # a schedule, as the suite passes one
-        opt = factory(lambda count: 1e-3 * jnp.ones_like(count, jnp.float32))
-        params = {"w": jnp.ones((3,))}
-        updates, _ = opt.update({"w": jnp.ones((3,))}, opt.init(params), params)
-        if jax.tree.structure(updates) != jax.tree.structure(params):
-            raise TypeError(f"updates have structure {jax.tree.structure(updates)}")
-    except Exception as err:
-        raise ValueError(
-            f"--optimizer {spec!r}: {name}(learning_rate) must return an optax-style "
-            "(init, update) pair that accepts a schedule `step -> lr` as learning_rate; "
-            f"calling it failed with {type(err).__name__}: {err}"
-        ) from err
-    return name, factory
 
 
 class _Clock:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["performance_profile", "profile_score", "markdown", "plot_all"]
+__all__ = ["performance_profile", "profile_score", "markdown", "plot_all", "table_rows"]
 
 
 def _ratios(steps: Any) -> np.ndarray:

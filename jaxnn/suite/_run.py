@@ -1,10 +1,10 @@
-"""Optimizer suite: the DeepOBS / "Descending through a Crowded Valley" protocol, vmapped.
+"""`run_suite`: the DeepOBS / "Descending through a Crowded Valley" protocol, vmapped.
 
-Command::
+From Python, `jaxnn.suite.run_suite(optimizers=[my_factory], quick=True)`; from
+the command line, `python -m benchmarks run optimizer_suite [--quick]
+[--optimizer MODULE:FACTORY]` (which also writes the JSON with the machine block).
 
-    python -m benchmarks run optimizer_suite [--quick] [--out DIR] [--optimizer MODULE:FACTORY]
-
-Problems (`benchmarks/_suite_problems.py`). Targets are on the training loss:
+Problems (`jaxnn/suite/_problems.py`). Targets are on the training loss:
 the exact objective `f(theta_t)` for the quadratic and 2-D problems (their
 gradients are noisy as in DeepOBS, the curve is not), and for the nets the
 minibatch loss smoothed by a trailing mean over the last 20 steps.
@@ -24,28 +24,29 @@ digits_mlp      net        sklearn digits, MLP 64-128-10                 1000/20
 ==============  =========  ============================================  ==========  ===========
 
 (*: not in the quick run, which keeps one quadratic, two 2-D problems and two
-nets: ~36 CPU seconds; `run(..., problems=[...])` picks any subset.)
+nets: ~36 CPU seconds; `run_suite(..., problems=[...])` picks any subset.)
 
 Nets: batch 128, softmax cross-entropy, He-normal init drawn from the seed;
 final train loss on the whole training set and test accuracy on the test set.
 
 Optimizers: `jaxnn.optim` sgd, momentum (0.9), nesterov (0.9), adagrad,
 rmsprop, adam, adamw (weight decay 1e-4), all at their defaults, plus each
-`--optimizer MODULE:FACTORY` (`FACTORY(learning_rate)` returning an optax-style
-`(init, update)` pair; `learning_rate` is a traced scalar or a schedule).
+user factory (`factory(learning_rate)` returning an optax-style `(init, update)`
+pair; `learning_rate` is a schedule with traced values; checked first by
+`jaxnn.suite.check_factory`).
 
 Protocol, per problem:
 
 1. *Tuning*: every optimizer x every rate of a log grid (full: 13 rates
    1e-5..10, half a decade apart; quick: 5 rates 1e-4..1) x {constant rate,
    warmup + cosine} runs on seed 0 -- one `jit(vmap(...))` call over all of
-   them (`_suite_problems.make_program`: under vmap every optimizer's update
+   them (`_problems.make_program`: under vmap every optimizer's update
    runs on every row and `lax.select_n` keeps the row's own). The cosine
    schedule is *retuned*:
    its peak rate is picked on the same grid, in the same call (linear warmup
    from 0 over the first 5% of the steps, cosine decay to 0 at the end).
    Criterion: final training loss (NaN/inf anywhere in the run: rank last;
-   ties: the smaller rate), as `experiments._tuning.final_loss`.
+   ties: the smaller rate), as `jaxnn.tuning.final_loss`.
 2. *Rerun*: each optimizer at its picked rate, both schedules, on seeds
    0..9 (quick: 0..2), in one more call of the same compiled program (the
    batch padded to the tuning batch's size). Seed 0 repeats the tuning run
@@ -61,24 +62,24 @@ Protocol, per problem:
 
 Metrics per (problem, optimizer, schedule), over the seeds: final train loss
 and test accuracy (mean, std, min, max), steps to target (first step at which
-the curve is <= the target, `inf` if never; `experiments._tuning.steps_to`;
+the curve is <= the target, `inf` if never; `jaxnn.tuning.steps_to`;
 median over seeds -- `inf` when the median seed never gets there -- and
 min/max/mean/std over the seeds that do), and the loss curve's mean and
 min/max band. Winner of a problem: the fewest median steps to target (ties
 and the case where nobody reaches it: the lowest mean final loss).
 
-Outputs: `DIR/optimizer_suite.json` (summary `problems`, `optimizers`,
-`winner_per_problem`, `profile_score`; everything else in `problem_info`,
-`results`, `profile`, `determinism`), and in `DIR/optimizer_suite/`:
+Returns a dict: `summary` (`problems`, `optimizers`, `winner_per_problem`,
+`profile_score`), `problem_info`, `results`, `winners`, `profile`,
+`determinism`, `rows`, `config`; with `out_dir`, also in `out_dir`:
 `table.md`, `profile.png` (Dolan-More performance profiles on steps to
 target, constant and cosine entries, AlgoPerf-style scores, see
-`_suite_report`), `lr_sensitivity.png` (final loss vs rate) and
+`jaxnn.suite.performance_profile`), `lr_sensitivity.png` (final loss vs rate) and
 `convergence.png` (mean curve with min-max seed band).
 
 Keys are `jax.random.key(seed)`; same seeds -> same numbers (timings aside)
-on the same machine. Module layout: `_suite_problems` (problems, the vmapped
-program), `_suite_protocol` (tuning, rerun, timing, user optimizers),
-`_suite_report` (profiles, table, figures).
+on the same machine. Module layout: `_problems` (problems, the vmapped
+program), `_protocol` (tuning, rerun, timing), `_plugin` (user optimizers),
+`_report` (profiles, table, figures), `_run` (this driver).
 
 Cost, measured on the 2-core CPU this was built on (shared with other jobs,
 so CPU seconds are the load-free figure): quick 27 s wall / 36 s CPU on a
@@ -101,12 +102,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import _suite_problems as sp
-from benchmarks import _suite_protocol as protocol
-from benchmarks import _suite_report as report
-from benchmarks._common import print_table, write_result
 from jaxnn import optim
 from jaxnn.results import write_text
+from jaxnn.suite import _problems as sp
+from jaxnn.suite import _protocol as protocol
+from jaxnn.suite import _report as report
+from jaxnn.suite._plugin import load_optimizer
+
+__all__ = ["BUILTIN", "QUICK_PROBLEMS", "SuiteConfig", "run_suite"]
 
 NAME = "optimizer_suite"
 BUILTIN: dict[str, Callable] = {
@@ -122,17 +125,20 @@ QUICK_PROBLEMS = ("quadratic_deep", "rosenbrock", "branin", "mnist1d_logreg", "d
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    problems: tuple[str, ...] = sp.PROBLEMS
-    grid: tuple[float, ...] = tuple(10.0 ** np.arange(-5.0, 1.01, 0.5))
-    seeds: int = 10
-    timing_steps: int = 200
-    timing_repeats: int = 5
-    curve_points: int = 120
-    tau_max: float = 4.0
+class SuiteConfig:
+    """The protocol's sizes (`SuiteConfig.make(quick)` gives the full or quick variant)."""
+
+    problems: tuple[str, ...] = sp.PROBLEMS  # problems run, in order
+    grid: tuple[float, ...] = tuple(10.0 ** np.arange(-5.0, 1.01, 0.5))  # learning rates tried
+    seeds: int = 10  # seeds of the rerun at the picked rate
+    timing_steps: int = 200  # steps of the timed single-run program
+    timing_repeats: int = 5  # interleaved timing rounds
+    curve_points: int = 120  # points kept of each loss-curve band
+    tau_max: float = 4.0  # right end of the performance-profile score's integral
 
     @classmethod
-    def make(cls, quick: bool) -> Config:
+    def make(cls, quick: bool) -> SuiteConfig:
+        """The full protocol, or the quick one (5 problems, 5 rates, 3 seeds)."""
         if not quick:
             return cls()
         grid = tuple(10.0 ** np.arange(-4.0, 0.01, 1.0))
@@ -140,10 +146,10 @@ class Config:
 
 
 def _factories(extra: Sequence[str | Callable]) -> dict[str, Callable]:
-    """Built-ins (raveled, see `_suite_problems.flattened`) then the user's, by name."""
+    """Built-ins (raveled, see `_problems.flattened`) then the user's, by name."""
     factories = {n: sp.flattened(f) for n, f in BUILTIN.items()}
     for spec in extra:
-        name, factory = protocol.load_optimizer(spec)
+        name, factory = load_optimizer(spec)
         factories[name if name not in factories else str(spec)] = factory
     return factories
 
@@ -177,47 +183,53 @@ def _profile(results: dict[str, Any], names: list[str], tau_max: float) -> dict[
     }
 
 
-def _print(results: dict, winners: dict, score: dict, quick: bool, tau_max: float) -> None:
-    cols = ["problem", "optimizer", "lr", "steps to target", "final loss", "test acc"]
-    cols += ["cos steps", "cos final loss", "ms/step"]
-    print_table(report.table_rows(results), cols, f"{NAME} ({'quick' if quick else 'full'})")
-    print_table(
-        [{"problem": p, **w} for p, w in winners.items()],
-        ["problem", "optimizer", "schedule", "median_steps", "final_loss_mean"],
-        title="winners (fewest median steps to target)",
-    )
-    print_table(
-        [{"entry": k, "score": v} for k, v in sorted(score.items(), key=lambda kv: -kv[1])],
-        ["entry", "score"],
-        title=f"performance-profile score (area on [1, {tau_max:g}])",
-    )
+def _config(quick: bool, problems: Sequence[str] | None) -> SuiteConfig:
+    cfg = SuiteConfig.make(quick)
+    if problems is None:
+        return cfg
+    if isinstance(problems, str):
+        raise TypeError(f"problems must be a sequence of names, got the string {problems!r}.")
+    unknown = sorted(set(problems) - set(sp.PROBLEMS))
+    if unknown or not problems:
+        raise ValueError(
+            f"problems must name at least one known problem; unknown {unknown}, "
+            f"known problems: {list(sp.PROBLEMS)}."
+        )
+    return dataclasses.replace(cfg, problems=tuple(problems))
 
 
-def run(
-    quick: bool,
-    out_dir: str | Path,
-    extra_optimizers: Sequence[str | Callable] = (),
+def run_suite(
+    optimizers: Sequence[str | Callable] = (),
     *,
+    quick: bool = False,
     problems: Sequence[str] | None = None,
-) -> dict:
-    """Run the suite, write `out_dir/optimizer_suite.json` and `out_dir/optimizer_suite/`,
-    print the tables, and return the result dict.
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Benchmark the built-in optimizers and `optimizers` on the suite's problems.
 
     Args:
-      quick: the smoke-test variant (see the module docstring).
-      out_dir: output folder.
-      extra_optimizers: `"module:factory"` specs (or factories) benchmarked with the
-        built-ins; a bad spec raises `ValueError` before anything runs.
+      optimizers: user optimizers, each a factory `learning_rate -> (init, update)`
+        or a `"module:factory"` spec; each is checked (`check_factory`) before
+        anything runs.
+      quick: the smoke-test variant (module docstring).
       problems: run only these problems (default: all of the variant's).
+      out_dir: if given, write `table.md` and the three figures there.
+      progress: print one line per problem with its wall/CPU seconds.
+
+    Returns:
+      The result dict described in the module docstring.
+
+    Example::
+
+        def sign_sgd(learning_rate):
+            ...
+        result = jaxnn.suite.run_suite([sign_sgd], quick=True, problems=["rosenbrock"])
+        result["summary"]["winner_per_problem"]
     """
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    cfg = Config.make(quick)
-    if problems is not None:
-        unknown = sorted(set(problems) - set(sp.PROBLEMS))
-        if unknown:
-            raise ValueError(f"Unknown problems {unknown}; known problems: {list(sp.PROBLEMS)}.")
-        cfg = dataclasses.replace(cfg, problems=tuple(problems))
-    factories = _factories(extra_optimizers)
+    cfg = _config(quick, problems)
+    factories = _factories(optimizers)
     names = list(factories)
 
     info, results, determinism, seconds = {}, {}, {}, {}
@@ -228,7 +240,8 @@ def run(
             problem, names, list(factories.values()), cfg
         )
         laps = ", ".join(f"{k} {v['wall']:.1f}/{v['cpu']:.1f}" for k, v in seconds[pname].items())
-        print(f"[{NAME}] {pname} (wall/CPU s): {laps}", flush=True)
+        if progress:
+            print(f"[{NAME}] {pname} (wall/CPU s): {laps}", flush=True)
 
     profile = _profile(results, names, cfg.tau_max)
     winners = {p: protocol.winner(results[p]) for p in results}
@@ -262,17 +275,23 @@ def run(
         "rows": protocol.rows(results),
         "results": results,
     }
-    folder = Path(out_dir) / NAME
-    figures = report.plot_all(folder, result)
+    if out_dir is not None:
+        result["files"] = _write_files(Path(out_dir), result, cfg, quick, wall0, cpu0)
     summary["wall_seconds"] = time.perf_counter() - wall0
     summary["cpu_seconds"] = time.process_time() - cpu0
+    return result
+
+
+def _write_files(folder: Path, result: dict, cfg: SuiteConfig, quick: bool, wall0, cpu0) -> list:
+    figures = report.plot_all(folder, result)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     note = (
         f"{'Quick' if quick else 'Full'} run: {len(cfg.grid)}-point lr grid, {cfg.seeds} seeds; "
-        f"wall {summary['wall_seconds']:.0f} s, CPU {summary['cpu_seconds']:.0f} s."
+        f"wall {wall:.0f} s, CPU {cpu:.0f} s."
     )
-    text = report.markdown(info, results, winners, profile["score"], [note])
+    text = report.markdown(
+        result["problem_info"], result["results"], result["winners"],
+        result["profile"]["score"], [note],
+    )  # fmt: skip
     write_text(folder / "table.md", text)
-    result["files"] = [str(folder / f) for f in (*figures, "table.md")]
-    write_result(out_dir, NAME, result)
-    _print(results, winners, profile["score"], quick, cfg.tau_max)
-    return result
+    return [str(folder / f) for f in (*figures, "table.md")]
