@@ -21,7 +21,6 @@ from benchmarks._common import print_table, write_result
 from jaxnn import suite
 
 NAME = "optimizer_suite"
-ORDER = 60
 BUILTIN = suite.BUILTIN
 QUICK_PROBLEMS = suite.QUICK_PROBLEMS
 
@@ -30,7 +29,9 @@ def _print(result: dict, quick: bool) -> None:
     score, tau_max = result["profile"]["score"], result["profile"]["tau_max"]
     cols = ["problem", "optimizer", "lr", "steps to target", "final loss", "test acc"]
     cols += ["cos steps", "cos final loss", "ms/step"]
-    print_table(suite.table_rows(result["results"]), cols, f"{NAME} ({'quick' if quick else 'full'})")
+    print_table(
+        suite.table_rows(result["results"]), cols, f"{NAME} ({'quick' if quick else 'full'})"
+    )
     print_table(
         [{"problem": p, **w} for p, w in result["winners"].items()],
         ["problem", "optimizer", "schedule", "median_steps", "final_loss_mean"],

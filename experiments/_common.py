@@ -4,25 +4,35 @@ An experiment records each number its claim rests on with `Checks.add`, then
 calls `finish`, which writes `out_dir/NAME/metrics.json` atomically::
 
     {"name", "claim", "claim_holds", "checks": [{"name", "value", "holds", "detail"}],
-     "numbers": {...}, "config": {...}, "figures": ["fig.png", ...], "seconds"}
+     "numbers": {...}, "config": {...}, "figures": ["fig.png", ...], "seconds",
+     "code_version": {"source_sha256", "jaxnn"}}
 
-`claim_holds` is true exactly when every check holds.
+`claim_holds` is true exactly when every check holds. Non-finite numbers are
+written as `null` with their kind under `KEY_nonfinite` (`jaxnn.results`);
+arrays in `numbers` with at least `NPZ_MIN_SIZE` elements go to the sibling
+`metrics.npz` and are referenced from the JSON. `code_version` (the hash of
+the experiment module's source and jaxnn's version) and `config` are what
+`python -m experiments all --resume` compares to decide a result is current.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import jax.numpy as jnp
-import numpy as np
 
+from harness.common import code_version
 from jaxnn import data
 from jaxnn.results import to_jsonable, write_json
+from jaxnn.tuning import log_grid
 
 __all__ = ["Checks", "finish", "experiment_dir", "Timer", "log_grid", "mnist1d_splits"]
+
+NPZ_MIN_SIZE = 1000  # arrays in `numbers` this large go to metrics.npz
 
 
 class Checks:
@@ -60,19 +70,20 @@ def finish(
     out_dir: str | Path,
     seconds: float,
 ) -> dict[str, Any]:
-    """Assemble the metrics dict, write it atomically, and return it."""
+    """Assemble the metrics dict, write it atomically, and return it (all lists, no npz refs)."""
     metrics = {
         "name": name,
         "claim": claim,
         "claim_holds": checks.all_hold(),
         "checks": checks.items,
-        "numbers": to_jsonable(numbers),
+        "numbers": numbers,
         "config": to_jsonable(dataclasses.asdict(config)),
         "figures": list(figures),
         "seconds": round(float(seconds), 3),
+        "code_version": code_version(sys.modules[type(config).__module__].__file__),
     }
-    write_json(experiment_dir(out_dir, name) / "metrics.json", metrics)
-    return metrics
+    write_json(experiment_dir(out_dir, name) / "metrics.json", metrics, npz_min_size=NPZ_MIN_SIZE)
+    return to_jsonable(metrics)
 
 
 class Timer:
@@ -84,11 +95,6 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self._start
-
-
-def log_grid(low: float, high: float, num: int) -> np.ndarray:
-    """`num` learning rates spaced evenly in log10 between `low` and `high` (inclusive)."""
-    return np.logspace(np.log10(low), np.log10(high), num)
 
 
 def mnist1d_splits(num_train: int, num_val: int) -> dict:

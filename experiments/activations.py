@@ -27,6 +27,7 @@ import numpy as np
 from experiments._common import Checks, Timer, experiment_dir, finish
 from jaxnn import activations, plotting
 
+ORDER = 20  # place in the gallery and in `list`
 NAME = "activations"
 CLAIM = (
     "sigmoid′(0) = 0.25 is its maximum and tanh′(0) = 1; at |z| = 6 both derivatives are "

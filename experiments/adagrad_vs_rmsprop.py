@@ -40,6 +40,7 @@ import numpy as np
 from experiments._common import Checks, Timer, experiment_dir, finish
 from jaxnn import diagnostics, optim, plotting, train
 
+ORDER = 120  # place in the gallery and in `list`
 NAME = "adagrad_vs_rmsprop"
 CLAIM = (
     "AdaGrad's effective rate η/√G falls monotonically to below 5 % of its start within "

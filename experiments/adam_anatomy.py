@@ -52,6 +52,7 @@ import numpy as np
 from experiments._common import Checks, Timer, experiment_dir, finish
 from jaxnn import losses, optim, plotting, train
 
+ORDER = 130  # place in the gallery and in `list`
 NAME = "adam_anatomy"
 CLAIM = (
     "Adam = momentum + RMSProp + bias correction: rebuilt from trace/scale it matches "

@@ -26,6 +26,7 @@ import numpy as np
 from experiments._common import Checks, Timer, experiment_dir, finish
 from jaxnn import gradcheck, plotting
 
+ORDER = 70  # place in the gallery and in `list`
 NAME = "backprop_circuit"
 CLAIM = (
     "For f = (x + y)·z at (−2, 5, −4): f = −12 and ∇f = (−4, −4, 3) by autodiff and by "

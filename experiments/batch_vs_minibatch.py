@@ -42,6 +42,7 @@ import numpy as np
 from experiments._common import Checks, Timer, experiment_dir, finish
 from jaxnn import data, layers, losses, optim, plotting, train
 
+ORDER = 90  # place in the gallery and in `list`
 NAME = "batch_vs_minibatch"
 CLAIM = (
     "Full-batch, mini-batch (32) and single-example SGD on a two-weight linear regression all "

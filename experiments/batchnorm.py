@@ -46,6 +46,7 @@ from experiments._common import Checks, Timer, experiment_dir, finish, log_grid,
 from experiments._tuning import sweep
 from jaxnn import diagnostics, layers, losses, optim, plotting, train
 
+ORDER = 180  # place in the gallery and in `list`
 NAME = "batchnorm"
 CLAIM = (
     "A deep MLP (8–10 hidden layers) with BatchNorm trains on MNIST-1D at a learning rate "

@@ -32,6 +32,7 @@ import numpy as np
 from experiments._common import Checks, Timer, experiment_dir, finish
 from jaxnn import diagnostics, objectives, optim, plotting, train
 
+ORDER = 150  # place in the gallery and in `list`
 NAME = "exponential_decay"
 CLAIM = (
     "With noisy gradients a constant learning rate stalls at a loss floor around the minimum "

@@ -48,6 +48,7 @@ from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
 from experiments._tuning import tail_mean, tune_lr
 from jaxnn import data, landscape, layers, losses, optim, plotting, train
 
+ORDER = 230  # place in the gallery and in `list`
 NAME = "filter_normalized_landscape"
 CLAIM = (
     "Along filter-normalized random directions the trained MLP sits at the minimum of a loss "

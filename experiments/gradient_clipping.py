@@ -40,6 +40,7 @@ from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
 from experiments._tuning import sweep
 from jaxnn import diagnostics, objectives, optim, plotting, train
 
+ORDER = 170  # place in the gallery and in `list`
 NAME = "gradient_clipping"
 CLAIM = (
     "On a cliff, plain gradient descent's loss overflows to inf/NaN (reported as diverged, "

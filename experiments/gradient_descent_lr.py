@@ -35,6 +35,7 @@ import numpy as np
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
 from jaxnn import optim, plotting, train
 
+ORDER = 80  # place in the gallery and in `list`
 NAME = "gradient_descent_lr"
 CLAIM = (
     "On L(w) = w², gradient descent converges for η < 1, oscillates with constant amplitude "

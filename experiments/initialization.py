@@ -52,6 +52,7 @@ import numpy as np
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
 from jaxnn import data, initializers, layers, losses, optim, plotting, train
 
+ORDER = 190  # place in the gallery and in `list`
 NAME = "initialization"
 CLAIM = (
     "Zero (or any constant) init leaves all hidden units of a layer identical after training; "

@@ -36,6 +36,7 @@ import numpy as np
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
 from jaxnn import initializers, layers, losses, optim, plotting, train
 
+ORDER = 10  # place in the gallery and in `list`
 NAME = "linear_collapse"
 CLAIM = (
     "Two stacked linear layers equal one linear layer (W = w₂·w₁, B = w₂·b₁ + b₂; max "

@@ -30,6 +30,7 @@ import numpy as np
 from experiments._common import Checks, Timer, experiment_dir, finish
 from jaxnn import activations, losses, plotting
 
+ORDER = 50  # place in the gallery and in `list`
 NAME = "loss_functions"
 CLAIM = (
     "Cross-entropy of a confident wrong answer (p = 0.01) exceeds 4 (−log 0.01 ≈ 4.6), and "

@@ -39,6 +39,7 @@ from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
 from experiments._tuning import tail_mean, tune_lr
 from jaxnn import data, diagnostics, layers, losses, optim, plotting, train
 
+ORDER = 140  # place in the gallery and in `list`
 NAME = "lr_schedules"
 CLAIM = (
     "Over T = 300, cosine decay reaches η_min exactly at T and warmup + cosine peaks at the "

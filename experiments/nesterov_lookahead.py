@@ -39,6 +39,7 @@ from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
 from experiments._tuning import steps_to, tune_lr
 from jaxnn import objectives, optim, plotting, train
 
+ORDER = 110  # place in the gallery and in `list`
 NAME = "nesterov_lookahead"
 CLAIM = (
     "The look-ahead form (gradient at θ − ηβv) and jaxnn.optim.nesterov trace the same "

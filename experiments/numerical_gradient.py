@@ -55,6 +55,7 @@ from jax.flatten_util import ravel_pytree
 from experiments._common import Checks, Timer, experiment_dir, finish
 from jaxnn import gradcheck, layers, losses, plotting
 
+ORDER = 60  # place in the gallery and in `list`
 NAME = "numerical_gradient"
 CLAIM = (
     "The centered-difference error against h is V-shaped (slopes ≈ +2 and −1) with its "

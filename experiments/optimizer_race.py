@@ -40,6 +40,7 @@ from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
 from experiments._tuning import steps_to, tune_lr
 from jaxnn import diagnostics, objectives, optim, plotting, train
 
+ORDER = 100  # place in the gallery and in `list`
 NAME = "optimizer_race"
 CLAIM = (
     "On a κ = 300 ravine, each optimizer at its tuned learning rate, momentum and Nesterov "

@@ -56,6 +56,7 @@ from experiments._common import Checks, Timer, experiment_dir, finish, log_grid,
 from experiments._tuning import sweep
 from jaxnn import layers, losses, optim, plotting, train
 
+ORDER = 220  # place in the gallery and in `list`
 NAME = "regularization"
 CLAIM = (
     "An MLP trained on 500 MNIST-1D signals overfits; dropout, weight decay, early stopping and "

@@ -33,6 +33,7 @@ import numpy as np
 from experiments._common import Checks, Timer, experiment_dir, finish
 from jaxnn import diagnostics, objectives, optim, plotting, train
 
+ORDER = 160  # place in the gallery and in `list`
 NAME = "saddle_point"
 CLAIM = (
     "Gradient descent started on the saddle of x² − y² + y⁴/4 stays on the plateau (f ≈ 0) "

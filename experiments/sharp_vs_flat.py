@@ -56,6 +56,7 @@ import numpy as np
 from experiments._common import Checks, Timer, experiment_dir, finish
 from jaxnn import data, landscape, layers, losses, optim, plotting, train
 
+ORDER = 240  # place in the gallery and in `list`
 NAME = "sharp_vs_flat"
 CLAIM = (
     "Trained with SGD at the same learning rate to the same training loss on MNIST-1D, the "

@@ -32,6 +32,7 @@ import numpy as np
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
 from jaxnn import activations, plotting
 
+ORDER = 30  # place in the gallery and in `list`
 NAME = "softmax_temperature"
 CLAIM = (
     "Softmax probabilities sum to 1 at every temperature, their entropy rises monotonically "

@@ -45,6 +45,7 @@ import numpy as np
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
 from jaxnn import data, losses, plotting
 
+ORDER = 210  # place in the gallery and in `list`
 NAME = "under_overfitting"
 CLAIM = (
     "Fitting polynomials of degree 1…15 to 30 noisy points, the training error falls "

@@ -46,6 +46,7 @@ import numpy as np
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
 from jaxnn import initializers, layers, losses, optim, plotting, train
 
+ORDER = 40  # place in the gallery and in `list`
 NAME = "universal_approximation"
 CLAIM = (
     "One hidden ReLU layer of width 1, 2, 4, …, 64 fits sin(2πx): the error falls with width "

@@ -51,6 +51,7 @@ from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
 from experiments._tuning import tail_mean, tune_lr
 from jaxnn import data, initializers, layers, optim, plotting, train
 
+ORDER = 200  # place in the gallery and in `list`
 NAME = "vanishing_gradients"
 CLAIM = (
     "At init, per-layer gradient norms of a 20-layer sigmoid net fall by at least 100× from "

@@ -27,7 +27,6 @@ reference in its place, `{"npz": "metrics.npz", "key": "numbers/grid",
 the arrays back.
 """
 
-
 from __future__ import annotations
 
 import dataclasses

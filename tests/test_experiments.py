@@ -1,16 +1,58 @@
-"""Every experiment, in its quick variant, writes its files and its claim holds."""
+"""Every experiment, in its quick variant, holds its claim; the registry, CLI and gallery work.
 
+The list of experiments is written out here, not read from the registry, so a
+deleted or broken module fails a test instead of vanishing from both.
+"""
+
+from __future__ import annotations
+
+import importlib
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from experiments import get, names
-from experiments._gallery import write_gallery
+from harness import experiments_cli, gallery, registry
+
+ROOT = Path(__file__).resolve().parent.parent
+GUIDE = ROOT / "docs" / "guide" / "experiments_and_benchmarks.md"
+
+EXPERIMENTS = [
+    "linear_collapse",
+    "activations",
+    "softmax_temperature",
+    "universal_approximation",
+    "loss_functions",
+    "numerical_gradient",
+    "backprop_circuit",
+    "gradient_descent_lr",
+    "batch_vs_minibatch",
+    "optimizer_race",
+    "nesterov_lookahead",
+    "adagrad_vs_rmsprop",
+    "adam_anatomy",
+    "lr_schedules",
+    "exponential_decay",
+    "saddle_point",
+    "gradient_clipping",
+    "batchnorm",
+    "initialization",
+    "vanishing_gradients",
+    "under_overfitting",
+    "regularization",
+    "filter_normalized_landscape",
+    "sharp_vs_flat",
+]
 
 
-@pytest.mark.parametrize("name", names())
+@pytest.mark.parametrize("name", EXPERIMENTS)
 def test_quick_experiment_claim_holds(name, tmp_path):
-    module = get(name)
+    module = importlib.import_module(f"experiments.{name}")
     metrics = module.run(module.Config.quick(), tmp_path)
     folder = tmp_path / name
     on_disk = json.loads((folder / "metrics.json").read_text())
@@ -22,39 +64,169 @@ def test_quick_experiment_claim_holds(name, tmp_path):
     assert metrics["claim_holds"], f"{name}: failed checks {failed}"
 
 
-def test_gallery_lists_every_result(tmp_path):
-    fake = [
-        {
-            "name": n,
-            "claim": f"claim {n}",
-            "claim_holds": i % 2 == 0,
-            "checks": [],
-            "numbers": {},
-            "figures": [],
-            "seconds": 0.0,
-        }
-        for i, n in enumerate(["a", "b", "c"])
+def test_registry_finds_exactly_the_listed_experiments():
+    entries = registry.discover(ROOT / "experiments", "experiment")
+    assert [e.name for e in entries] == EXPERIMENTS
+    assert all(e.claim == importlib.import_module(f"experiments.{e.name}").CLAIM for e in entries)
+
+
+# ----------------------------------------------------------------- fake experiments
+
+
+def _template() -> str:
+    """The experiment template of the user guide (its first python block)."""
+    return re.findall(r"```python\n(.*?)```", GUIDE.read_text(), re.S)[0]
+
+
+def _fake_folder(tmp_path: Path) -> Path:
+    """A package of three experiments: the guide's template (holds), a failing one
+    with an infinite number, and one that raises."""
+    folder = tmp_path / f"fakexp_{tmp_path.name.replace('-', '_')}"
+    folder.mkdir()
+    (folder / "__init__.py").write_text('"""Fake experiments."""\n')
+    (folder / "halving.py").write_text(_template())
+    failing = _template().replace('NAME = "halving"', 'NAME = "failing"')
+    failing = failing.replace("ORDER = 1000", "ORDER = 5").replace(
+        "bool(jnp.allclose(ratios, 0.25, atol=1e-6))",
+        "False",  # the forced failure
+    )
+    failing = failing.replace('{"loss": aux["loss"]}', '{"loss": aux["loss"], "gap": float("inf")}')
+    (folder / "failing.py").write_text(failing)
+    raising = _template().replace('NAME = "halving"', 'NAME = "raising"')
+    raising = raising.replace("    checks = Checks()\n", "    raise RuntimeError('boom')\n")
+    (folder / "raising.py").write_text(raising)
+    return folder
+
+
+def test_cli_all_resume_gallery_and_exit_codes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("JAXNN_EXPERIMENTS_DIR", str(_fake_folder(tmp_path)))
+    out = tmp_path / "out"
+    (out / "halving").mkdir(parents=True)
+    stale = out / "halving" / ".metrics.json.abc123.tmp"
+    stale.write_text("half-written")
+    assert experiments_cli.main(["all", "--quick", "--out", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert not stale.exists() and "Removed 1 temporary file" in printed
+    lines = printed.splitlines()
+    assert lines.index("[1/3] failing … (elapsed 0:00, ETA unknown)") < lines.index(
+        next(line for line in lines if line.startswith("[1/3] failing DOES NOT HOLD"))
+    )
+    assert "Failed claims (2):" in printed and "failed check max |loss ratio" in printed
+    assert "raised RuntimeError: boom" in printed
+    metrics = json.loads((out / "failing" / "metrics.json").read_text())
+    assert metrics["numbers"]["gap"] is None and metrics["numbers"]["gap_nonfinite"] == "inf"
+    page = (out / "index.html").read_text()
+    assert page.index("Failed checks") < page.index('<section id="halving">')
+    assert "1 of 3 claims hold" in page and "boom" in page
+
+    # --resume reuses the current result and reruns the rest; a changed config reruns.
+    assert experiments_cli.main(["all", "--quick", "--resume", "--out", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "[2/3] halving holds (up to date, skipped)" in printed
+    assert "failing DOES NOT HOLD (up to date, skipped)" in printed  # same config: kept
+    assert "raising DOES NOT HOLD (" in printed and "raising DOES NOT HOLD (up" not in printed
+    assert experiments_cli.main(["run", "halving", "--resume", "--out", str(out)]) == 0
+    assert "up to date" not in capsys.readouterr().out  # full config != quick config
+
+    assert experiments_cli.main(["--out", str(out), "gallery"]) == 1
+    assert experiments_cli.main(["run", "halving", "--only", "nomatch*", "--out", str(out)]) == 2
+    assert experiments_cli.main(["run", "no_such_experiment", "--out", str(out)]) == 2
+    assert experiments_cli.main(["all", "--out", str(out / "index.html")]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown experiment 'no_such_experiment'" in err and "is a file" in err
+    assert "matches no experiment" in err
+
+
+def test_registry_fails_loudly_on_a_broken_module(tmp_path):
+    folder = _fake_folder(tmp_path)
+    (folder / "broken.py").write_text(
+        '"""No claim, no Config."""\nNAME = "broken"\n\ndef run(): ...\n'
+    )
+    (folder / "syntax.py").write_text("def (:\n")
+    with pytest.raises(registry.RegistryError) as info:
+        registry.discover(folder, "experiment")
+    message = str(info.value)
+    assert "broken.py does not follow the experiment contract" in message
+    assert "CLAIM as a non-empty string literal" in message and "a Config class" in message
+    assert "syntax.py does not parse" in message
+
+
+def _cli(*args, cwd=ROOT, env=None):
+    env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
+
+
+def test_cli_subprocess_list_without_jax_and_exit_code(tmp_path):
+    code = (
+        "import sys; from harness.experiments_cli import main; rc = main(['list']); "
+        "print('JAX-IMPORTED' if 'jax' in sys.modules else 'NO-JAX'); sys.exit(rc)"
+    )
+    listed = _cli("-c", code)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[-1] == "NO-JAX"
+    assert [line.split()[0] for line in lines[:-1]] == EXPERIMENTS
+    env = {"JAXNN_EXPERIMENTS_DIR": str(_fake_folder(tmp_path))}
+    ran = _cli("-m", "experiments", "run", "failing", "--quick", "--out", str(tmp_path), env=env)
+    assert ran.returncode == 1 and ran.stdout.startswith("[1/1] failing …"), ran.stderr
+
+
+def test_console_script_runs_from_any_folder(tmp_path):
+    env = {"PYTHONPATH": str(ROOT)}
+    code = "import sys; from jaxnn._cli import experiments; sys.argv[1:] = ['list']; sys.exit(experiments())"
+    listed = _cli("-c", code, cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == EXPERIMENTS
+
+
+# ----------------------------------------------------------------- gallery
+
+
+def _metrics(name, holds, checks, numbers=None, seconds=1.0):
+    return {
+        "name": name,
+        "claim": f"The claim of {name} (−1 < 0).",
+        "claim_holds": holds,
+        "checks": checks,
+        "numbers": numbers or {},
+        "figures": [],
+        "seconds": seconds,
+    }
+
+
+def test_gallery_failures_first_rounded_values_and_marks(tmp_path):
+    ok = {"name": "fine", "value": 0.09999993318508066, "holds": True, "detail": "< 0.2"}
+    bad = {"name": "rises monotonically", "value": 2.5e-33, "holds": False, "detail": "> 1e-6"}
+    numbers = {"acc_mean": 0.91234, "acc_std": 0.0123, "loss": None, "loss_nonfinite": "inf",
+               "curve": list(range(100)), "per_seed": [1.0, 2.0, 3.0], "wall_s": 3.14159}  # fmt: skip
+    results = [
+        _metrics("alpha", True, [ok], numbers),
+        _metrics("beta", False, [ok, bad]),
     ]
-    index = write_gallery(tmp_path, fake)
-    text = index.read_text()
-    assert "2 of 3 claims hold" in text
-    assert all(f'id="{n}"' in text for n in "abc")
+    text = gallery.write_gallery(tmp_path, results).read_text()
+    assert "1 of 2 claims hold. Failing: <a href='#beta'>beta</a>" in text
+    failed = text[text.index("Failed checks") : text.index('<section id="alpha">')]
+    assert "rises monotonically" in failed and "2.5e-33" in failed and "&gt; 1e-6" in failed
+    assert "fine" not in failed  # only the failed checks are listed first
+    nav = text[text.index("<nav>") : text.index("</nav>")]
+    assert "✔</span> alpha" in nav and "✘</span> beta" in nav
+    assert "0.09999993318508066" not in text and "<td>0.1</td>" in text
+    assert "0.9123 ± 0.0123" in text and "<td>loss</td><td>inf</td>" in text
+    assert "100 values: 0, 1 … 99 (0 … 99)" in text and "2 ± 0.8165 (n = 3)" in text
+    assert "3.142 s" in text and "−1 &lt; 0" in text and "\\u2212" not in text
+    assert "<a href='alpha/metrics.json'>raw JSON</a>" in text
 
 
-def test_cli_list_run_and_unknown_name(tmp_path):
-    import subprocess
-    import sys
+def test_results_read_back_as_numbers_with_pandas(tmp_path):
+    from jaxnn.results import read_json, write_json
 
-    def cli(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "experiments", *args], capture_output=True, text=True
-        )
-
-    listed = cli("list")
-    assert listed.returncode == 0
-    assert [line.split()[0] for line in listed.stdout.splitlines()] == list(names())
-    ran = cli("run", "backprop_circuit", "--quick", "--out", str(tmp_path))
-    assert ran.returncode == 0 and "holds" in ran.stdout
-    assert json.loads((tmp_path / "backprop_circuit" / "metrics.json").read_text())["claim_holds"]
-    unknown = cli("run", "no_such_experiment")
-    assert unknown.returncode != 0 and "Unknown experiment" in unknown.stderr
+    rows = [{"lr": 0.1, "final_loss": 0.5}, {"lr": 10.0, "final_loss": float("inf")}]
+    path = write_json(tmp_path / "rows.json", rows)
+    frame = pd.read_json(path)
+    assert frame["final_loss"].dtype == "float64" and frame["final_loss"].isna().tolist() == [
+        False,
+        True,
+    ]
+    assert read_json(path)[1]["final_loss_nonfinite"] == "inf"
