@@ -29,6 +29,8 @@ __all__ = [
     "write_result",
 ]
 
+NPZ_MIN_SIZE = 1000  # arrays this large go to the sibling .npz
+
 
 def machine() -> dict[str, Any]:
     """CPU model, core count, device kind and count, and library versions."""
@@ -65,10 +67,14 @@ def _cpu_model() -> str:
 
 
 def write_result(out_dir: str | Path, name: str, result: dict[str, Any]) -> Path:
-    """Add the machine block and write `out_dir/name.json` atomically."""
+    """Add the machine block and write `out_dir/name.json` atomically.
+
+    Arrays of `NPZ_MIN_SIZE` or more values go to the sibling `name.npz`,
+    referenced from the JSON (`jaxnn.results.read_json(path, arrays=True)`).
+    """
     result = {"benchmark": name, "machine": machine(), **result}
     _check_summary_finite(name, result["summary"])
-    return write_json(Path(out_dir) / f"{name}.json", result)
+    return write_json(Path(out_dir) / f"{name}.json", result, npz_min_size=NPZ_MIN_SIZE)
 
 
 def _check_summary_finite(name: str, summary: Mapping[str, Any]) -> None:

@@ -128,8 +128,9 @@ def write_gallery(
     held = sum(bool(m["claim_holds"]) for m in results)
     failing = [m["name"] for m in results if not m["claim_holds"]]
     nav = "".join(
-        f"<a href='#{html.escape(m['name'])}'>{_mark(m['claim_holds'])} {html.escape(m['name'])}</a>"
+        f"<a href='#{html.escape(n)}'>{_mark(m['claim_holds'])} {html.escape(n)}</a>"
         for m in results
+        for n in [m["name"]]
     )
     headline = f"{held} of {len(results)} claims hold."
     if failing:

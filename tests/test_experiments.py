@@ -175,7 +175,10 @@ def test_cli_subprocess_list_without_jax_and_exit_code(tmp_path):
 
 def test_console_script_runs_from_any_folder(tmp_path):
     env = {"PYTHONPATH": str(ROOT)}
-    code = "import sys; from jaxnn._cli import experiments; sys.argv[1:] = ['list']; sys.exit(experiments())"
+    code = (
+        "import sys; from jaxnn._cli import experiments; "
+        "sys.argv[1:] = ['list']; sys.exit(experiments())"
+    )
     listed = _cli("-c", code, cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
     assert [line.split()[0] for line in listed.stdout.splitlines()] == EXPERIMENTS
@@ -199,8 +202,15 @@ def _metrics(name, holds, checks, numbers=None, seconds=1.0):
 def test_gallery_failures_first_rounded_values_and_marks(tmp_path):
     ok = {"name": "fine", "value": 0.09999993318508066, "holds": True, "detail": "< 0.2"}
     bad = {"name": "rises monotonically", "value": 2.5e-33, "holds": False, "detail": "> 1e-6"}
-    numbers = {"acc_mean": 0.91234, "acc_std": 0.0123, "loss": None, "loss_nonfinite": "inf",
-               "curve": list(range(100)), "per_seed": [1.0, 2.0, 3.0], "wall_s": 3.14159}  # fmt: skip
+    numbers = {
+        "acc_mean": 0.91234,
+        "acc_std": 0.0123,
+        "loss": None,
+        "loss_nonfinite": "inf",
+        "curve": list(range(100)),
+        "per_seed": [1.0, 2.0, 3.0],
+        "wall_s": 3.14159,
+    }
     results = [
         _metrics("alpha", True, [ok], numbers),
         _metrics("beta", False, [ok, bad]),

@@ -27,6 +27,13 @@ import jax.numpy as jnp
 __all__ = ["check_factory", "load_optimizer"]
 
 
+_UNTRACEABLE = jax.errors.JAXTypeError  # float()/bool()/int() of a traced value, and kin
+
+
+class _Untraceable(Exception):
+    """Raised inside `_one_step` under tracing; turned into a sentence by `check_factory`."""
+
+
 def _schedule(rate: Any) -> Callable[[jax.Array], jax.Array]:
     return lambda count: rate * jnp.ones_like(count, jnp.float32)
 
@@ -35,6 +42,8 @@ def _one_step(factory: Callable, rate: Any, who: str) -> Any:
     """One `update` of `factory(schedule)` on a toy problem; sentences for each failure."""
     try:
         opt = factory(_schedule(rate))
+    except _UNTRACEABLE as err:
+        raise _Untraceable(err) from err
     except Exception as err:
         raise ValueError(
             f"{who}(learning_rate) raised {type(err).__name__}: {err}. The suite passes a "
@@ -49,10 +58,14 @@ def _one_step(factory: Callable, rate: Any, who: str) -> Any:
     params = {"w": jnp.ones((3,), jnp.float32)}
     try:
         state = opt.init(params)
+    except _UNTRACEABLE as err:
+        raise _Untraceable(err) from err
     except Exception as err:
         raise ValueError(f"{who}: init(params) raised {type(err).__name__}: {err}.") from err
     try:
         out = opt.update({"w": jnp.full((3,), 0.5, jnp.float32)}, state, params)
+    except _UNTRACEABLE as err:
+        raise _Untraceable(err) from err
     except Exception as err:
         raise ValueError(
             f"{who}: update(grads, state, params) raised {type(err).__name__}: {err}."
@@ -91,16 +104,15 @@ def check_factory(factory: Callable, name: str = "") -> Callable:
             f"{who}: an optimizer factory must be callable as factory(learning_rate), got a "
             f"{type(factory).__name__}."
         )
-    _one_step(factory, 1e-3, who)
     try:
+        _one_step(factory, 1e-3, who)
         jax.jit(jax.vmap(lambda lr: _one_step(factory, lr, who)))(jnp.array([1e-3, 1e-2]))
-    except ValueError:
-        raise
-    except Exception as err:
+    except _Untraceable as wrapped:
+        err = wrapped.__cause__
         raise ValueError(
             f"{who}: the optimizer must be traceable in its learning rate (the suite vmaps "
             "over rates): do not convert learning_rate(step) to a Python number or branch "
-            f"on it; tracing failed with {type(err).__name__}: {err}"
+            f"on it; tracing failed with {type(err).__name__}: {str(err).splitlines()[0]}"
         ) from err
     return factory
 
