@@ -26,6 +26,7 @@ __all__ = [
     "print_table",
     "ratio_target",
     "time_interleaved",
+    "worst_ratio_target",
     "write_result",
 ]
 
@@ -64,6 +65,16 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def worst_ratio_target(
+    description: str, pairs: list[tuple[Mapping, Mapping]], *, at_most: float
+) -> dict[str, Any]:
+    """`ratio_target` over several (ours, peer) timing pairs: met when every pair's interval
+    reaches `at_most`; the value, interval and spread reported are the worst pair's."""
+    entries = [ratio_target(description, ours, peer, at_most=at_most) for ours, peer in pairs]
+    worst = max(entries, key=lambda e: e["interval"][0])
+    return {**worst, "met": all(e["met"] for e in entries), "pairs": len(entries)}
 
 
 def write_result(out_dir: str | Path, name: str, result: dict[str, Any]) -> Path:

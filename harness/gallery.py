@@ -37,6 +37,14 @@ tr.fail td { background: #fff0f0; }
 .scroll { overflow-x: auto; max-width: 100%; }
 td.claim { max-width: 40em; }
 pre.error { background: #fff0f0; padding: .5em; overflow-x: auto; font-size: .8em; }
+@media (max-width: 640px) {  /* phones: one block per row, the long text on its own line */
+  table.stack, table.stack > tbody, table.stack > tbody > tr { display: block; }
+  table.stack > tbody > tr:first-child { display: none; }
+  table.stack > tbody > tr { border-bottom: 1px solid #ddd; padding: .3em 0; }
+  table.stack > tbody > tr > td { display: inline-block; border: none; padding: .1em .3em; }
+  table.stack > tbody > tr > td.claim, table.stack > tbody > tr > td.wide {
+    display: block; font-size: .9em; color: #444; }
+}
 """
 
 
@@ -56,8 +64,8 @@ def _check_rows(m: dict[str, Any], with_name: bool) -> str:
         value = value_html(c["value"], c["name"], c.get("value_nonfinite"))
         rows.append(
             f"<tr{cls}>{who if with_name else ''}<td>{_mark(c['holds'])}</td>"
-            f"<td>{html.escape(c['name'])}</td><td>{value}</td>"
-            f"<td>{html.escape(c.get('detail', ''))}</td></tr>"
+            f"<td>{html.escape(c['name'])}</td><td class='wide'>{value}</td>"
+            f"<td class='wide'>{html.escape(c.get('detail', ''))}</td></tr>"
         )
     return "".join(rows)
 
@@ -77,7 +85,7 @@ def _failed_block(results: Sequence[dict[str, Any]]) -> str:
         if m.get("error")
     )
     table = (
-        "<div class='scroll'><table><tr><th>experiment</th><th></th><th>check</th>"
+        "<div class='scroll'><table class='stack'><tr><th>experiment</th><th></th><th>check</th>"
         f"<th>value</th><th>threshold / detail</th></tr>{rows}</table></div>"
         if rows
         else ""
@@ -93,7 +101,8 @@ def _summary_table(results: Sequence[dict[str, Any]]) -> str:
         for m in results
     )
     return (
-        "<div class='scroll'><table><tr><th>experiment</th><th>holds</th><th>runtime</th>"
+        "<div class='scroll'><table class='stack'><tr><th>experiment</th><th>holds</th>"
+        "<th>runtime</th>"
         f"<th>claim</th></tr>{rows}</table></div>"
     )
 
@@ -107,7 +116,7 @@ def _section(m: dict[str, Any]) -> str:
     )
     error = f"<pre class='error'>{e(m['error'])}</pre>" if m.get("error") else ""
     checks = (
-        "<div class='scroll'><table><tr><th></th><th>check</th><th>value</th>"
+        "<div class='scroll'><table class='stack'><tr><th></th><th>check</th><th>value</th>"
         f"<th>threshold / detail</th></tr>{_check_rows(m, False)}</table></div>"
         if m.get("checks")
         else ""

@@ -31,7 +31,7 @@ def number(x: Any, reason: str | None = None) -> str:
     if x is None:
         return reason or "—"
     if isinstance(x, bool):
-        return "✔" if x else "✘"
+        return "yes" if x else "no"
     if isinstance(x, int):
         return str(x)
     if isinstance(x, float):
