@@ -222,7 +222,7 @@ def test_gallery_failures_first_rounded_values_and_marks(tmp_path):
     assert "fine" not in failed  # only the failed checks are listed first
     nav = text[text.index("<nav>") : text.index("</nav>")]
     assert "✔</span> alpha" in nav and "✘</span> beta" in nav
-    assert "0.09999993318508066" not in text and "<td>0.1</td>" in text
+    assert "0.09999993318508066" not in text and "<td class='wide'>0.1</td>" in text
     assert "0.9123 ± 0.0123" in text and "<td>loss</td><td>inf</td>" in text
     assert "100 values: 0, 1 … 99 (0 … 99)" in text and "2 ± 0.8165 (n = 3)" in text
     assert "3.142 s" in text and "−1 &lt; 0" in text and "\\u2212" not in text

@@ -12,6 +12,7 @@ Checked over the packages `jaxnn`, `harness`, `experiments` and `benchmarks`
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +50,7 @@ def _imports(path: Path) -> list[tuple[str, bool]]:
     return found
 
 
+@functools.cache
 def _graph() -> dict[str, dict[str, bool]]:
     """module -> {imported module -> at module level} over the four packages."""
     files = [p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))]
