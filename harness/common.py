@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "ROOT",
@@ -68,7 +69,7 @@ def code_version(source: str | Path) -> dict[str, str]:
 def add_selection(parser: argparse.ArgumentParser, *, top: bool, out_default: str) -> None:
     """Options shared by the top level and every subcommand (`top=False`: no defaults,
     so an option given after the subcommand overrides one given before it)."""
-    sup = {} if top else {"default": argparse.SUPPRESS}
+    sup: dict[str, Any] = {} if top else {"default": argparse.SUPPRESS}
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -80,7 +81,7 @@ def add_selection(parser: argparse.ArgumentParser, *, top: bool, out_default: st
         type=Path,
         metavar="DIR",
         help=f"results folder, checked before anything runs (default: {out_default})",
-        **({"default": Path(out_default)} if top else sup),
+        **({"default": Path(out_default)} if top else sup),  # type: ignore[arg-type]
     )
     for flag, what in (("--only", "run only names matching"), ("--skip", "skip names matching")):
         parser.add_argument(
@@ -88,7 +89,7 @@ def add_selection(parser: argparse.ArgumentParser, *, top: bool, out_default: st
             action="append",
             metavar="PATTERN",
             help=f"{what} this glob pattern (repeatable), e.g. 'adam*'",
-            **({"default": []} if top else sup),
+            **({"default": []} if top else sup),  # type: ignore[arg-type]
         )
 
 
@@ -113,9 +114,10 @@ class Progress:
     def _eta(self, remaining: Sequence[str]) -> str:
         mean = sum(self.durations.values()) / len(self.durations) if self.durations else None
         guesses = [self.previous.get(n, mean) for n in remaining]
-        if any(g is None for g in guesses):
+        known = [g for g in guesses if g is not None]
+        if len(known) < len(guesses):
             return "ETA unknown"
-        return f"ETA {_clock(sum(guesses))}"
+        return f"ETA {_clock(sum(known))}"
 
     def begin(self, k: int, name: str) -> None:
         """Announce entry `k` (0-based) before it runs."""

@@ -162,14 +162,23 @@ def _compute(chosen: Sequence[registry.Entry], entries, args: argparse.Namespace
     names = [e.name for e in chosen]
     progress = Progress(names, _previous_seconds(out, names))
     results = []
-    for k, entry in enumerate(chosen):
-        progress.begin(k, entry.name)
-        start = time.perf_counter()
-        metrics, reused = _run_entry(entry, args.quick, out, args.resume)
-        verdict = "holds" if metrics["claim_holds"] else "DOES NOT HOLD"
-        verdict += " (up to date, skipped)" if reused else ""
-        progress.end(k, entry.name, time.perf_counter() - start, verdict)
-        results.append(metrics)
+    try:
+        for k, entry in enumerate(chosen):
+            progress.begin(k, entry.name)
+            start = time.perf_counter()
+            metrics, reused = _run_entry(entry, args.quick, out, args.resume)
+            verdict = "holds" if metrics["claim_holds"] else "DOES NOT HOLD"
+            verdict += " (up to date, skipped)" if reused else ""
+            progress.end(k, entry.name, time.perf_counter() - start, verdict)
+            results.append(metrics)
+    except KeyboardInterrupt:
+        write_gallery(out, collect(out, [e.name for e in entries]))
+        print(
+            f"\nInterrupted after {len(results)} of {len(chosen)}; the finished results are "
+            "kept. Run the same command with --resume to continue.",
+            file=sys.stderr,
+        )
+        return 130
     index = write_gallery(out, collect(out, [e.name for e in entries]))
     return _report(results, index)
 

@@ -103,10 +103,10 @@ def _read(path: Path, kind: str) -> Entry:
             f"{', '.join(problems)}. See harness/registry.py for the contract."
         )
     values = _assigned(tree)
-    summary = ast.get_docstring(tree).strip().splitlines()[0]
-    claim = _literal(values.get("CLAIM"), str) or summary
+    summary = (ast.get_docstring(tree) or "").strip().splitlines()[0]
+    claim = str(_literal(values.get("CLAIM"), str) or summary)
     order = _literal(values.get("ORDER"), int)
-    return Entry(path.stem, path, summary, claim, DEFAULT_ORDER if order is None else order)
+    return Entry(path.stem, path, summary, claim, order if isinstance(order, int) else DEFAULT_ORDER)
 
 
 def discover(folder: str | Path, kind: str) -> list[Entry]:
@@ -187,6 +187,8 @@ def load(entry: Entry) -> ModuleType:
             sys.path.insert(0, root)
         return importlib.import_module(f"{folder.name}.{entry.name}")
     spec = importlib.util.spec_from_file_location(f"_harness_{entry.name}", entry.path)
+    if spec is None or spec.loader is None:
+        raise RegistryError(f"Cannot load {entry.path} as a module.")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

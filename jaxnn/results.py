@@ -183,7 +183,7 @@ def write_json(path: str | os.PathLike, obj: Any, *, npz_min_size: int | None = 
     if arrays:
         npz = path.with_suffix(".npz")
         buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds badly
         write_bytes(npz, buffer.getvalue())
         _name_npz(tree, npz.name)
     text = json.dumps(tree, indent=2, allow_nan=False) + "\n"

@@ -120,7 +120,7 @@ def ratio_target(
         )
     paired = a / b
     low, high = float(paired.min()), float(paired.max())
-    met = low <= at_most if at_most is not None else high >= at_least
+    met = low <= at_most if at_most is not None else high >= float(at_least or 0.0)
     return {
         "target": description,
         "value": float(ours["median"] / peer["median"]),

@@ -150,7 +150,7 @@ class TuneResult(NamedTuple):
     curves: np.ndarray  # (G, T) loss curve of each rate
     scores: np.ndarray  # (G,) criterion per rate, lower is better, inf = diverged/never
     diverged: np.ndarray  # (G,) bool, a non-finite loss somewhere in the curve
-    index: int  # position of the pick in `grid`
+    index: int  # type: ignore[assignment]  # position of the pick in `grid` (shadows tuple.index)
     pick: float  # the tuned learning rate
     criterion: str  # the criterion's name
     aux: Any = None  # with has_aux: the auxiliary outputs, stacked over the grid (numpy)

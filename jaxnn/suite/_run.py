@@ -282,7 +282,9 @@ def run_suite(
     return result
 
 
-def _write_files(folder: Path, result: dict, cfg: SuiteConfig, quick: bool, wall0, cpu0) -> list:
+def _write_files(
+    folder: Path, result: dict, cfg: SuiteConfig, quick: bool, wall0: float, cpu0: float
+) -> list[str]:
     figures = report.plot_all(folder, result)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     note = (
