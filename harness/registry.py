@@ -106,7 +106,8 @@ def _read(path: Path, kind: str) -> Entry:
     summary = (ast.get_docstring(tree) or "").strip().splitlines()[0]
     claim = str(_literal(values.get("CLAIM"), str) or summary)
     order = _literal(values.get("ORDER"), int)
-    return Entry(path.stem, path, summary, claim, order if isinstance(order, int) else DEFAULT_ORDER)
+    order = order if isinstance(order, int) else DEFAULT_ORDER
+    return Entry(path.stem, path, summary, claim, order)
 
 
 def discover(folder: str | Path, kind: str) -> list[Entry]:
