@@ -61,8 +61,13 @@ def _parser() -> argparse.ArgumentParser:
         "run": "run the named benchmarks",
         "all": "run every benchmark",
     }
+    examples = {
+        "list": "python -m benchmarks list",
+        "run": "python -m benchmarks run optimizer_suite --quick --optimizer my_opts:sign_sgd",
+        "all": "python -m benchmarks all --quick --skip optimizer_suite --out /tmp/bench",
+    }
     for name, text in helps.items():
-        p = sub.add_parser(name, help=text, description=text)
+        p = sub.add_parser(name, help=text, description=text, epilog=f"example: {examples[name]}")
         if name == "run":
             p.add_argument("names", nargs="+", metavar="NAME", help="benchmark names")
         add_selection(p, top=False, out_default="results/benchmarks")

@@ -49,8 +49,14 @@ def _parser() -> argparse.ArgumentParser:
         "all": "run every experiment, then write DIR/index.html",
         "gallery": "rebuild DIR/index.html from the results already in DIR",
     }
+    examples = {
+        "list": "python -m experiments list --only 'adam*'",
+        "run": "python -m experiments run batchnorm adam_anatomy --quick --out /tmp/res",
+        "all": "python -m experiments all --quick --resume --skip 'sharp*'",
+        "gallery": "python -m experiments gallery --out results",
+    }
     for name, text in helps.items():
-        p = sub.add_parser(name, help=text, description=text)
+        p = sub.add_parser(name, help=text, description=text, epilog=f"example: {examples[name]}")
         if name == "run":
             p.add_argument("names", nargs="+", metavar="NAME", help="experiment names")
         add_selection(p, top=False, out_default="results")

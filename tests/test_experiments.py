@@ -158,7 +158,7 @@ def _cli(*args, cwd=ROOT, env=None):
     )
 
 
-def test_cli_subprocess_list_without_jax_and_exit_code(tmp_path):
+def test_cli_subprocess_list_without_jax():
     code = (
         "import sys; from harness.experiments_cli import main; rc = main(['list']); "
         "print('JAX-IMPORTED' if 'jax' in sys.modules else 'NO-JAX'); sys.exit(rc)"
@@ -168,20 +168,19 @@ def test_cli_subprocess_list_without_jax_and_exit_code(tmp_path):
     lines = listed.stdout.splitlines()
     assert lines[-1] == "NO-JAX"
     assert [line.split()[0] for line in lines[:-1]] == EXPERIMENTS
-    env = {"JAXNN_EXPERIMENTS_DIR": str(_fake_folder(tmp_path))}
-    ran = _cli("-m", "experiments", "run", "failing", "--quick", "--out", str(tmp_path), env=env)
-    assert ran.returncode == 1 and ran.stdout.startswith("[1/1] failing …"), ran.stderr
 
 
-def test_console_script_runs_from_any_folder(tmp_path):
-    env = {"PYTHONPATH": str(ROOT)}
+def test_console_script_from_another_folder_exit_code(tmp_path):
+    """`jaxnn-experiments` (its entry point, jaxnn._cli) run outside the checkout."""
+    env = {"PYTHONPATH": str(ROOT), "JAXNN_EXPERIMENTS_DIR": str(_fake_folder(tmp_path))}
     code = (
         "import sys; from jaxnn._cli import experiments; "
-        "sys.argv[1:] = ['list']; sys.exit(experiments())"
+        "sys.argv[1:] = ['run', 'failing', '--quick', '--out', 'res']; sys.exit(experiments())"
     )
-    listed = _cli("-c", code, cwd=tmp_path, env=env)
-    assert listed.returncode == 0, listed.stderr
-    assert [line.split()[0] for line in listed.stdout.splitlines()] == EXPERIMENTS
+    ran = _cli("-c", code, cwd=tmp_path, env=env)
+    assert ran.returncode == 1, ran.stderr
+    assert ran.stdout.startswith("[1/1] failing …") and "Failed claims (1):" in ran.stdout
+    assert (tmp_path / "res" / "index.html").exists()
 
 
 # ----------------------------------------------------------------- gallery
