@@ -60,10 +60,12 @@ def _differences(saved: dict, now: dict) -> list[str]:
     for name in sorted(set(saved) | set(now)):
         a, b = saved.get(name), now.get(name)
         if name == "arrays" and a != b:
-            old = {p: (s, d) for p, s, d in a or []}
-            new = {p: (s, d) for p, s, d in b or []}
+            old = {p: f"{s} {d}" for p, s, d in a or []}
+            new = {p: f"{s} {d}" for p, s, d in b or []}
             diff = [p for p in sorted(set(old) | set(new)) if old.get(p) != new.get(p)]
-            detail = ", ".join(f"{p}: saved {old.get(p)} now {new.get(p)}" for p in diff[:3])
+            detail = ", ".join(
+                f"{p}: saved {old.get(p, 'absent')}, now {new.get(p, 'absent')}" for p in diff[:3]
+            )
             out.append(f"the parameter/state/optimizer-state trees differ ({detail})")
         elif a != b:
             out.append(f"{name} was {a!r}, now {b!r}")

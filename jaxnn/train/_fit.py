@@ -25,8 +25,8 @@ from jaxnn.train._batches import Arrays, Batches, as_data, check_reiterable, ite
 from jaxnn.train._checkpoint import Checkpointer, fingerprint
 from jaxnn.train._checks import check_batch_size, check_finite, check_int
 from jaxnn.train._evaluate import evaluate
-from jaxnn.train._guard import make_guarded_step
-from jaxnn.train._loss import default_loss, supervised_loss
+from jaxnn.train._guard import guarded_step_for
+from jaxnn.train._loss import default_loss
 from jaxnn.train._progress import show_progress
 from jaxnn.train._result import FitResult, Run
 from jaxnn.train._state import init_train_state
@@ -96,7 +96,7 @@ def _prepare(model, optimizer, data, key, kw: dict) -> _Setup:
     data_key, _ = jax.random.split(key)
     return _Setup(
         model=model, loss=loss, train=train, val=val, batch_size=batch_size,
-        step_fn=make_guarded_step(supervised_loss(model, loss, kw["penalty"]), optimizer),
+        step_fn=guarded_step_for(model, loss, kw["penalty"], optimizer),
         mesh=_devices.data_mesh(kw["mesh"]),
         callbacks=_callbacks.check_callbacks(kw["callbacks"]),
         patience=kw["patience"], eval_batch_size=kw["eval_batch_size"], epochs=int(epochs),

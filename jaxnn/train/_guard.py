@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from jaxnn.train._loss import supervised_loss
 from jaxnn.train._step import step_and_grads
 from jaxnn.train._types import LossFn, PyTree
 
@@ -38,3 +40,20 @@ def make_guarded_step(loss_fn: LossFn, optimizer: Any) -> Callable:
         return state, keep, step_ok, metrics
 
     return step
+
+
+@functools.lru_cache(maxsize=32)
+def _cached(apply: Callable, model: Any, loss: Callable, penalty: Any, optimizer: Any) -> Callable:
+    return make_guarded_step(supervised_loss(model, loss, penalty), optimizer)
+
+
+def guarded_step_for(model: Any, loss: Callable, penalty: Any, optimizer: Any) -> Callable:
+    """The guarded step of `supervised_loss(model, loss, penalty)`, cached when hashable.
+
+    Calling `fit` again with the same model, loss, penalty and optimizer
+    objects reuses the compiled step instead of compiling it again.
+    """
+    try:
+        return _cached(model.apply, model, loss, penalty, optimizer)
+    except TypeError:  # an unhashable model, loss or optimizer: build a fresh step
+        return make_guarded_step(supervised_loss(model, loss, penalty), optimizer)
