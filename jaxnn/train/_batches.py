@@ -59,6 +59,11 @@ def as_data(data: Any, name: str = "data") -> Arrays | Batches:
                 f"dimension; got x with shape {shapes[0]} and y with shape {shapes[1]}."
             )
         return Arrays(x, y, shapes[0][0])
+    if isinstance(data, (str, bytes)):
+        raise TypeError(
+            f"`{name}` must be arrays or batches, not a {type(data).__name__} ({data!r}); "
+            "load the file first (e.g. with numpy.load) and pass its arrays."
+        )
     if _array_like(data) and not isinstance(data, (tuple, list)):
         raise TypeError(
             f"`{name}` must be a pair (x, y) of inputs and targets, a jaxnn.data.Dataset or "
