@@ -15,7 +15,7 @@ import jax
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
-from jaxnn.train._batches import Arrays
+from jaxnn.train._batches import Arrays, Batches
 from jaxnn.train._loop import interrupted, train_epochs
 from jaxnn.train._progress import show_progress
 from jaxnn.train._result import FitResult, Run
@@ -27,7 +27,7 @@ def _finish(setup: Setup, run: Run) -> FitResult:
     state = run.state
     diverged = run.diverged_step is not None
     steps = len(run.history["loss"])
-    if setup.patience is not None and not diverged and run.best_epoch >= 0:
+    if setup.patience is not None and not diverged and run.best_state is not None:
         if not run.message:
             run.message = (
                 f"Finished {setup.epochs} epochs ({steps} steps); returned the parameters of "
@@ -49,10 +49,11 @@ def _finish(setup: Setup, run: Run) -> FitResult:
 
 
 def _progress_bar(setup: Setup, run: Run, progress: bool | None) -> Any:
-    if isinstance(setup.train, Arrays):
+    per_epoch: int | None = None
+    if isinstance(setup.train, Arrays) and setup.batch_size is not None:
         per_epoch = setup.train.n // setup.batch_size
-    else:
-        per_epoch = len(setup.train.source) if hasattr(setup.train.source, "__len__") else None
+    elif isinstance(setup.train, Batches) and hasattr(setup.train.source, "__len__"):
+        per_epoch = len(setup.train.source)
     total = None if per_epoch is None else setup.epochs * per_epoch
     bar = tqdm(total=total, disable=not show_progress(progress), desc="fit")
     bar.update(len(run.history["loss"]))

@@ -67,8 +67,8 @@ def _notify(setup: Setup, run: Run, event: str, epoch: int, step: int, metrics: 
 
 
 def _step_events(setup: Setup, run: Run, epoch: int, step: int, metrics: dict) -> None:
-    wanted = [cb for cb in setup.callbacks if _callbacks.every_steps(cb)]
-    if any(step % _callbacks.every_steps(cb) == 0 for cb in wanted):
+    intervals = [_callbacks.every_steps(cb) for cb in setup.callbacks]
+    if any(n is not None and step % n == 0 for n in intervals):
         values = {k: float(v) for k, v in metrics.items()}
         _notify(setup, run, "step", epoch, step, values)
 
@@ -92,6 +92,7 @@ def _record_divergence(run: Run, epoch: int, losses, norms, oks) -> None:
 def _validate(setup: Setup, run: Run, epoch: int) -> dict:
     """Validation metrics of the epoch and the early-stopping bookkeeping."""
     val = setup.val
+    assert val is not None  # only called with validation data
     data = (val.x, val.y) if isinstance(val, Arrays) else val.source
     params, model_state = run.state.params, run.state.model_state
     m = evaluate(setup.model, params, model_state, data, loss=setup.loss,
