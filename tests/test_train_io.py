@@ -149,3 +149,19 @@ def test_dataset_and_data_batches_are_still_accepted():
     res = train.fit(_MODEL, _params(), _OPT, ds, key=jax.random.key(0), epochs=1,
                     batch_size=16, progress=False)  # fmt: skip
     assert len(res.history["loss"]) == 3
+
+
+def test_lbfgs_in_train_scan_solves_least_squares():
+    x = np.asarray(jax.random.normal(jax.random.key(5), (32, 3)), np.float32)
+    y = x @ np.asarray([[1.0], [-2.0], [0.5]], np.float32) + 0.3
+    params = {"w": jnp.zeros((3, 1)), "b": jnp.zeros((1,))}
+    loss_fn = train.stateless(lambda p, b: jnp.mean((b[0] @ p["w"] + p["b"][None, :] - b[1]) ** 2))
+    # Full batch (batch_size = n): every step's value_fn is the whole least-squares loss.
+    state, hist = train.train_scan(loss_fn, optax.lbfgs(), params, (x, y), key=jax.random.key(0),
+                                   num_steps=20, batch_size=32)  # fmt: skip
+    design = np.concatenate([x, np.ones((32, 1), np.float32)], axis=1)
+    solution = np.linalg.lstsq(design, y, rcond=None)[0]
+    # float32 normal equations of a well-conditioned 4-unknown problem: ~1e-5 absolute.
+    np.testing.assert_allclose(state.params["w"], solution[:3], atol=1e-4)
+    np.testing.assert_allclose(state.params["b"], solution[3], atol=1e-4)
+    assert float(hist["loss"][-1]) < 1e-8
