@@ -8,6 +8,7 @@ newest checkpoint (`_setup`); `train_epochs` runs the epochs (`_loop`);
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -76,7 +77,7 @@ def fit(
     patience: int | None = None,
     eval_batch_size: int | None = None,
     progress: bool | None = None,
-    checkpoint_dir: str | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     callbacks: Any = (),
     mesh: Mesh | None = None,

@@ -66,6 +66,8 @@ def _check_val(val_data: Any, patience: Any, eval_batch_size: Any) -> Arrays | B
     val = as_data(val_data, "val_data")
     if isinstance(val, Arrays):
         check_finite(val.x, "The validation inputs x of `val_data`")
+    else:
+        check_reiterable(val)
     return val
 
 

@@ -50,6 +50,8 @@ CASES = [
          ("data[0]", "non-finite")),
     Case("train-fit-val-data-without-targets", _fit(val_data=_X), TypeError,
          ("val_data", "without targets", "(8, 3)")),
+    Case("train-fit-val-data-one-shot", _fit(val_data=iter([(_X, _Y)])), TypeError,
+         ("val_data", "one-shot iterator")),
     Case("train-fit-val-data-mismatched", _fit(val_data=(_X, _Y[:5])), ValueError,
          ("val_data", "(8, 3)", "(5,)")),
     Case("train-evaluate-empty",
