@@ -23,7 +23,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-__all__ = ["DATA_AXIS", "data_mesh", "replicate", "shard_batch"]
+__all__ = ["DATA_AXIS", "constrain_batch", "data_mesh", "replicate", "shard_batch"]
 
 DATA_AXIS = "data"
 
@@ -64,3 +64,12 @@ def replicate(tree: Any, mesh: Mesh | None) -> Any:
     if mesh is None:
         return tree
     return jax.device_put(tree, NamedSharding(mesh, P()))
+
+
+def constrain_batch(batch: Any, mesh: Mesh | None) -> Any:
+    """Inside traced code: ask XLA to split every leaf of `batch` over `mesh` (identity if None)."""
+    if mesh is None:
+        return batch
+    return jax.tree.map(
+        lambda x: jax.lax.with_sharding_constraint(x, _batch_sharding(mesh, x)), batch
+    )

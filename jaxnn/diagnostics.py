@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn import train
+
 PyTree = Any
 
 __all__ = [
@@ -234,8 +236,6 @@ def overfit_small_batch(
       num_steps: number of steps.
       threshold: the final loss must be at most this.
     """
-    from jaxnn import train
-
     key = jax.random.key(0) if key is None else key
     n = int(np.shape(batch[0])[0])
     state, _ = train.train_scan(
