@@ -90,14 +90,8 @@ def _cycle(edges: dict[str, list[str]]) -> list[str] | None:
     return None
 
 
-# The train <-> _fit circle is being split into a package by the train engineer
-# (issue #10); once merged these modules no longer exist and this line goes.
-_PENDING = {("jaxnn._fit", "jaxnn.train")}
-
-
 def test_no_import_cycle():
     edges = _internal_edges(_graph())
-    edges = {m: [t for t in ts if (m, t) not in _PENDING] for m, ts in edges.items()}
     # A package's __init__ re-exports its submodules, and a submodule importing a
     # sibling by `from pkg import sibling` goes through that face: keep those edges
     # one way (face -> part) so the check sees module cycles, not package faces.
