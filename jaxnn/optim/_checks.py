@@ -67,6 +67,27 @@ def _check_same_shapes(tree: PyTree, reference: PyTree, name: str, ref_name: str
             )
 
 
+def _check_prefix_shapes(updates: PyTree, params: PyTree) -> None:
+    """`updates` (`None` standing for any subtree) must fit `params`, leaf shapes included."""
+    flat, treedef = jax.tree_util.tree_flatten_with_path(updates, is_leaf=_is_none)
+    try:
+        subtrees = treedef.flatten_up_to(params)
+    except (ValueError, TypeError):
+        _check_same_structure(updates, params, "the gradients", "the params")
+        raise
+    for (path, u), p in zip(flat, subtrees, strict=True):
+        if u is None or p is None:
+            continue
+        if not jax.tree_util.treedef_is_leaf(jax.tree.structure(p)):
+            _check_same_structure(updates, params, "the gradients", "the params")
+        if jnp.shape(u) != jnp.shape(p):
+            raise ValueError(
+                f"The leaf {_path(path)} of the gradients has shape {jnp.shape(u)} but the "
+                f"params have shape {jnp.shape(p)} there. Each gradient must have the shape "
+                "of its parameter."
+            )
+
+
 def _check_state(state: Any, cls: type, who: str) -> None:
     """Raise StateMismatchError unless `state` is (or looks like) a `cls`."""
     if isinstance(state, cls) or all(hasattr(state, f) for f in cls._fields):

@@ -54,7 +54,7 @@ import jax.numpy as jnp
 from jaxnn.optim._checks import (
     _check_float_params,
     _check_hyperparam,
-    _check_same_shapes,
+    _check_prefix_shapes,
     _check_state,
 )
 from jaxnn.optim._tree import (
@@ -174,7 +174,8 @@ def add_decayed_weights(
     to decay (see :func:`masked`). A concrete ``weight_decay == 0`` returns
     the updates unchanged. ``update`` requires ``params``; a ``None`` leaf in
     ``params`` has nothing to decay and passes its update through (optax's
-    ``None`` convention; optax itself raises there).
+    ``None`` convention; optax itself raises there), and a ``None`` update
+    (for a leaf or a whole subtree) stays ``None``, as in optax.
 
     Raises:
       ValueError: if a concrete ``weight_decay`` is negative.
@@ -195,7 +196,7 @@ def add_decayed_weights(
                 "add_decayed_weights needs the current parameters: call "
                 "`update(grads, state, params)` with params."
             )
-        _check_same_shapes(updates, params, "the gradients", "the params")
+        _check_prefix_shapes(updates, params)
         if is_schedule:
             _check_state(state, AddDecayedWeightsState, "add_decayed_weights")
             new_state = AddDecayedWeightsState(count=_safe_increment(state.count))
