@@ -12,7 +12,7 @@ either library's ``chain`` and optax's extra arguments (``value``, ``grad``,
 
 Modules: ``base`` (protocol, ``apply_updates``), ``combine`` (``chain``,
 ``scale``, learning-rate scalings), ``transforms`` (momentum, decay, noise,
-clipping), ``adaptive`` (AdaGrad, RMSProp, Adam scalings), ``masking``
+clipping), ``noise`` (``add_noise``), ``adaptive`` (AdaGrad, RMSProp, Adam scalings), ``masking``
 (``masked``), ``alias`` (named optimizers), ``schedules`` (``step -> value``),
 ``wrappers`` (``inject_hyperparams``), ``partition`` (``partition``).
 """
@@ -47,6 +47,7 @@ from jaxnn.optim.combine import (
     scale_by_schedule,
 )
 from jaxnn.optim.masking import MaskedNode, MaskedState, masked
+from jaxnn.optim.noise import AddNoiseState, add_noise
 from jaxnn.optim.partition import PartitionState, partition
 from jaxnn.optim.schedules import (
     constant_schedule,
@@ -59,10 +60,8 @@ from jaxnn.optim.schedules import (
 )
 from jaxnn.optim.transforms import (
     AddDecayedWeightsState,
-    AddNoiseState,
     TraceState,
     add_decayed_weights,
-    add_noise,
     clip,
     clip_by_global_norm,
     trace,

@@ -36,7 +36,8 @@ from jaxnn.optim.adaptive import (
 )
 from jaxnn.optim.base import Optimizer, PyTree, ScalarOrSchedule
 from jaxnn.optim.combine import _chain, identity, scale_by_learning_rate
-from jaxnn.optim.transforms import add_decayed_weights, add_noise, trace
+from jaxnn.optim.noise import add_noise
+from jaxnn.optim.transforms import add_decayed_weights, trace
 
 __all__ = [
     "adagrad",
@@ -280,7 +281,7 @@ def noisy_sgd(
 
     ``key`` is a typed key, a raw ``uint32[2]`` key or an int seed; the draws
     are bit for bit optax's for the same key (see
-    :func:`~jaxnn.optim.transforms.add_noise`). ``key`` is required.
+    :func:`~jaxnn.optim.noise.add_noise`). ``key`` is required.
     """
     return _chain(
         (add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate)),
