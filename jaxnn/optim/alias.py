@@ -21,6 +21,10 @@ Conventions
   the same positions so that positional calls written for optax work.
 * :func:`noisy_sgd` requires a ``key`` (randomness is explicit in jaxnn; optax
   warns and uses seed 0).
+* Each alias is an ``optax.GradientTransformationExtraArgs``: ``update``
+  accepts optax's extra arguments (``value``, ``grad``, ...) and ignores them.
+  Given the state of another optimizer, ``update`` raises a ``TypeError``
+  naming the alias and the state class it expected.
 """
 
 from __future__ import annotations
