@@ -11,7 +11,8 @@ import pytest
 
 import jaxnn.optim as O
 from jaxnn.optim import schedules as S
-from jaxnn.optim.wrappers import InjectHyperparamsState, PartitionState
+from jaxnn.optim.partition import PartitionState
+from jaxnn.optim.wrappers import InjectHyperparamsState
 
 NUM_STEPS = 100
 TOL = {False: 1e-6, True: 1e-12}  # float32 / float64

@@ -1,16 +1,20 @@
-"""Optimizers as optax-compatible `(init, update)` pairs, transforms, schedules and wrappers.
+"""Optimizers as optax gradient transformations: aliases, transforms, schedules and wrappers.
 
-Names, arguments, defaults and numerics are optax's (see DESIGN.md), so jaxnn
-and optax transforms mix in either library's ``chain``::
+Names, arguments, defaults and numerics are optax's, and every optimizer is an
+``optax.GradientTransformationExtraArgs``, so jaxnn and optax transforms mix in
+either library's ``chain`` and optax's extra arguments (``value``, ``grad``,
+``value_fn``) reach optax members through jaxnn's combinators::
 
     opt = jaxnn.optim.adamw(1e-3, weight_decay=1e-2)
     state = opt.init(params)
     updates, state = opt.update(grads, state, params)
     params = jaxnn.optim.apply_updates(params, updates)
 
-Modules: ``base`` (protocol), ``transforms`` (building blocks), ``alias``
-(named optimizers), ``schedules`` (``step -> value``), ``wrappers``
-(``inject_hyperparams``, ``partition``).
+Modules: ``base`` (protocol, ``apply_updates``), ``combine`` (``chain``,
+``scale``, learning-rate scalings), ``transforms`` (momentum, decay, noise,
+clipping), ``noise`` (``add_noise``), ``adaptive`` (AdaGrad, RMSProp, Adam scalings), ``masking``
+(``masked``), ``alias`` (named optimizers), ``schedules`` (``step -> value``),
+``wrappers`` (``inject_hyperparams``), ``partition`` (``partition``).
 """
 
 from jaxnn.optim.adaptive import (
@@ -34,6 +38,17 @@ from jaxnn.optim.alias import (
     sgd,
 )
 from jaxnn.optim.base import EmptyState, Optimizer, apply_updates
+from jaxnn.optim.combine import (
+    ScaleByScheduleState,
+    chain,
+    identity,
+    scale,
+    scale_by_learning_rate,
+    scale_by_schedule,
+)
+from jaxnn.optim.masking import MaskedNode, MaskedState, masked
+from jaxnn.optim.noise import AddNoiseState, add_noise
+from jaxnn.optim.partition import PartitionState, partition
 from jaxnn.optim.schedules import (
     constant_schedule,
     cosine_decay_schedule,
@@ -45,29 +60,13 @@ from jaxnn.optim.schedules import (
 )
 from jaxnn.optim.transforms import (
     AddDecayedWeightsState,
-    AddNoiseState,
-    MaskedNode,
-    MaskedState,
-    ScaleByScheduleState,
     TraceState,
     add_decayed_weights,
-    add_noise,
-    chain,
     clip,
     clip_by_global_norm,
-    identity,
-    masked,
-    scale,
-    scale_by_learning_rate,
-    scale_by_schedule,
     trace,
 )
-from jaxnn.optim.wrappers import (
-    InjectHyperparamsState,
-    PartitionState,
-    inject_hyperparams,
-    partition,
-)
+from jaxnn.optim.wrappers import InjectHyperparamsState, inject_hyperparams
 
 __all__ = [
     # base

@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxnn.optim.base import PyTree, _check_same_structure
+from jaxnn.optim._checks import PyTree, _check_same_shapes
 
 _is_none = lambda x: x is None
 _STATE = "the optimizer state (initialised from the parameters)"
@@ -28,7 +28,8 @@ def _map(f: Callable[..., Any], tree: PyTree, *rest: PyTree) -> PyTree:
 
 
 def _check(updates: PyTree, reference: PyTree) -> None:
-    _check_same_structure(updates, reference, "the gradients", _STATE)
+    """The gradients must have the state's tree structure and, leaf by leaf, its shapes."""
+    _check_same_shapes(updates, reference, "the gradients", _STATE)
 
 
 def _abs_sq(x: jax.Array) -> jax.Array:

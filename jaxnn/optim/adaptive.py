@@ -14,6 +14,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxnn.optim._checks import (
+    _check_float_params,
+    _check_hyperparam,
+    _check_state,
+    _warn_eps_underflow,
+)
 from jaxnn.optim._tree import (
     _abs_sq,
     _bias_correction,
@@ -24,12 +30,7 @@ from jaxnn.optim._tree import (
     _moment,
     _moment_sq,
 )
-from jaxnn.optim.base import (
-    Optimizer,
-    PyTree,
-    _check_hyperparam,
-    _safe_increment,
-)
+from jaxnn.optim.base import Optimizer, PyTree, _safe_increment
 
 __all__ = [
     "ScaleByAdamState",
@@ -69,14 +70,16 @@ def scale_by_rss(initial_accumulator_value: Any = 0.1, eps: Any = 1e-7) -> Optim
     _check_hyperparam("eps", eps)
 
     def init(params):
+        _check_float_params(params, "scale_by_rss")
         return ScaleByRssState(
             sum_of_squares=jax.tree.map(
                 lambda p: jnp.full_like(p, initial_accumulator_value), params
             )
         )
 
-    def update(updates, state, params=None):
-        del params
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _check_state(state, ScaleByRssState, "scale_by_rss")
         _check(updates, state.sum_of_squares)
         sum_of_squares = _map(lambda g, t: _abs_sq(g) + t, updates, state.sum_of_squares)
         inv_sqrt = _map(lambda t: jnp.where(t > 0, jax.lax.rsqrt(t + eps), 0.0), sum_of_squares)
@@ -135,11 +138,14 @@ def scale_by_rms(
     _check_rms_args(decay, eps, initial_scale)
 
     def init(params):
+        _check_float_params(params, "scale_by_rms")
+        _warn_eps_underflow(params, eps, "scale_by_rms")
         nu = jax.tree.map(lambda p: jnp.full_like(p, initial_scale), params)
         return ScaleByRmsState(count=jnp.zeros([], jnp.int32), nu=nu)
 
-    def update(updates, state, params=None):
-        del params
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _check_state(state, ScaleByRmsState, "scale_by_rms")
         _check(updates, state.nu)
         nu = _moment_sq(updates, state.nu, decay)
         count = _safe_increment(state.count)
@@ -190,12 +196,15 @@ def scale_by_stddev(
     _check_rms_args(decay, eps, initial_scale)
 
     def init(params):
+        _check_float_params(params, "scale_by_stddev")
+        _warn_eps_underflow(params, eps, "scale_by_stddev")
         mu = jax.tree.map(jnp.zeros_like, params)
         nu = jax.tree.map(lambda p: jnp.full_like(p, initial_scale), params)
         return ScaleByRStdDevState(count=jnp.zeros([], jnp.int32), mu=mu, nu=nu)
 
-    def update(updates, state, params=None):
-        del params
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _check_state(state, ScaleByRStdDevState, "scale_by_stddev")
         _check(updates, state.nu)
         mu = _moment(updates, state.mu, decay, 1)
         nu = _moment_sq(updates, state.nu, decay)
@@ -247,6 +256,11 @@ def scale_by_adam(
     *uncorrected* :math:`\sqrt{v_t}` ("epsilon hat"), which is a different
     optimizer for the first few hundred steps.
 
+    Low precision: with float16 parameters the default ``eps=1e-8`` underflows
+    to 0 in the state's dtype, so a zero gradient gives :math:`0/0 =` NaN.
+    jaxnn keeps optax's numbers on purpose and warns (``RuntimeWarning``) at
+    ``init``; use ``eps >= 6e-8`` or float32 parameters.
+
     Raises:
       ValueError: if ``b1`` or ``b2`` is outside [0, 1) or ``eps``/``eps_root``
         is negative.
@@ -258,12 +272,15 @@ def scale_by_adam(
     mu_dtype = _canonicalize_dtype(mu_dtype)
 
     def init(params):
+        _check_float_params(params, "scale_by_adam")
+        _warn_eps_underflow(params, eps, "scale_by_adam")
         mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=mu_dtype), params)
         nu = jax.tree.map(jnp.zeros_like, params)
         return ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=mu, nu=nu)
 
-    def update(updates, state, params=None):
-        del params
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _check_state(state, ScaleByAdamState, "scale_by_adam")
         _check(updates, state.nu)
         mu = _moment(updates, state.mu, b1, 1)
         nu = _moment_sq(updates, state.nu, b2)

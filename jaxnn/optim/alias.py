@@ -21,6 +21,10 @@ Conventions
   the same positions so that positional calls written for optax work.
 * :func:`noisy_sgd` requires a ``key`` (randomness is explicit in jaxnn; optax
   warns and uses seed 0).
+* Each alias is an ``optax.GradientTransformationExtraArgs``: ``update``
+  accepts optax's extra arguments (``value``, ``grad``, ...) and ignores them.
+  Given the state of another optimizer, ``update`` raises a ``TypeError``
+  naming the alias and the state class it expected.
 """
 
 from __future__ import annotations
@@ -35,14 +39,9 @@ from jaxnn.optim.adaptive import (
     scale_by_stddev,
 )
 from jaxnn.optim.base import Optimizer, PyTree, ScalarOrSchedule
-from jaxnn.optim.transforms import (
-    add_decayed_weights,
-    add_noise,
-    chain,
-    identity,
-    scale_by_learning_rate,
-    trace,
-)
+from jaxnn.optim.combine import _chain, identity, scale_by_learning_rate
+from jaxnn.optim.noise import add_noise
+from jaxnn.optim.transforms import add_decayed_weights, trace
 
 __all__ = [
     "adagrad",
@@ -88,7 +87,10 @@ def sgd(
         params = apply_updates(params, updates)
     """
     tx = identity() if momentum is None else trace(momentum, nesterov, accumulator_dtype)
-    return chain(tx, scale_by_learning_rate(learning_rate))
+    return _chain(
+        (tx, scale_by_learning_rate(learning_rate)),
+        "sgd",
+    )
 
 
 def momentum(learning_rate: ScalarOrSchedule, beta: Any = 0.9) -> Optimizer:
@@ -130,9 +132,12 @@ def adagrad(
     (PyTorch: 0) and ``eps`` is **inside** the root (PyTorch:
     :math:`g / (\sqrt{G} + 10^{-10})`).
     """
-    return chain(
-        scale_by_rss(initial_accumulator_value=initial_accumulator_value, eps=eps),
-        scale_by_learning_rate(learning_rate),
+    return _chain(
+        (
+            scale_by_rss(initial_accumulator_value=initial_accumulator_value, eps=eps),
+            scale_by_learning_rate(learning_rate),
+        ),
+        "adagrad",
     )
 
 
@@ -175,16 +180,19 @@ def rmsprop(
       ``RMSPropOptimizer`` starts it at 1.
     """
     scaling = scale_by_stddev if centered else scale_by_rms
-    return chain(
-        scaling(
-            decay=decay,
-            eps=eps,
-            initial_scale=initial_scale,
-            eps_in_sqrt=eps_in_sqrt,
-            bias_correction=bias_correction,
+    return _chain(
+        (
+            scaling(
+                decay=decay,
+                eps=eps,
+                initial_scale=initial_scale,
+                eps_in_sqrt=eps_in_sqrt,
+                bias_correction=bias_correction,
+            ),
+            scale_by_learning_rate(learning_rate),
+            trace(decay=momentum, nesterov=nesterov) if momentum is not None else identity(),
         ),
-        scale_by_learning_rate(learning_rate),
-        trace(decay=momentum, nesterov=nesterov) if momentum is not None else identity(),
+        "rmsprop",
     )
 
 
@@ -208,13 +216,18 @@ def adam(
             {\sqrt{v_t / (1-\beta_2^t) + \bar\epsilon} + \epsilon}.
 
     ``eps`` is outside the root (paper, PyTorch); ``eps_root`` inside. See
-    :func:`~jaxnn.optim.adaptive.scale_by_adam` for the Nesterov variant.
+    :func:`~jaxnn.optim.adaptive.scale_by_adam` for the Nesterov variant and
+    for float16 parameters (the default ``eps`` underflows there; jaxnn
+    follows optax and warns at ``init``).
     """
-    return chain(
-        scale_by_adam(
-            b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov
+    return _chain(
+        (
+            scale_by_adam(
+                b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov
+            ),
+            scale_by_learning_rate(learning_rate),
         ),
-        scale_by_learning_rate(learning_rate),
+        "adam",
     )
 
 
@@ -245,12 +258,15 @@ def adamw(
     divided by :math:`\sqrt{\hat v_t}`. ``mask`` (a bool tree or
     ``params -> tree``) selects the leaves that decay; Adam acts on all.
     """
-    return chain(
-        scale_by_adam(
-            b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov
+    return _chain(
+        (
+            scale_by_adam(
+                b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov
+            ),
+            add_decayed_weights(weight_decay, mask),
+            scale_by_learning_rate(learning_rate),
         ),
-        add_decayed_weights(weight_decay, mask),
-        scale_by_learning_rate(learning_rate),
+        "adamw",
     )
 
 
@@ -269,6 +285,9 @@ def noisy_sgd(
 
     ``key`` is a typed key, a raw ``uint32[2]`` key or an int seed; the draws
     are bit for bit optax's for the same key (see
-    :func:`~jaxnn.optim.transforms.add_noise`). ``key`` is required.
+    :func:`~jaxnn.optim.noise.add_noise`). ``key`` is required.
     """
-    return chain(add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate))
+    return _chain(
+        (add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate)),
+        "noisy_sgd",
+    )

@@ -42,7 +42,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from jaxnn.optim.base import Schedule, _is_concrete_number
+from jaxnn.optim._checks import _is_concrete_number
+from jaxnn.optim.base import Schedule
 
 __all__ = [
     "constant_schedule",

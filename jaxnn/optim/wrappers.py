@@ -1,54 +1,50 @@
-r"""Wrappers around optimizers: scheduled/inspectable hyperparameters and per-group optimizers.
+r"""Scheduled and inspectable hyperparameters: `inject_hyperparams`.
 
-* `inject_hyperparams(factory)(**hyperparams)` rebuilds `factory(**hyperparams)`
-  at every step from hyperparameters kept **in the optimizer state**, so they
-  can be scheduled, read (`state.hyperparams["learning_rate"]`) and changed
-  mid-run.
-* `partition(transforms, param_labels)` applies a different optimizer to each
-  labelled group of parameters (e.g. no weight decay on biases).
-
-Both wrap any optax-protocol `(init, update)` pair — jaxnn's or optax's — and
-match `optax.inject_hyperparams` / `optax.partition` (a.k.a.
-`optax.multi_transform`) numerically. They are written in the same style:
-no Python control flow on hyperparameter values, so they work under `jit`,
-`lax.scan` and `vmap` (e.g. over the learning rate).
+`inject_hyperparams(factory)(**hyperparams)` rebuilds `factory(**hyperparams)`
+at every step from hyperparameters kept **in the optimizer state**, so they
+can be scheduled, read (`state.hyperparams["learning_rate"]`) and changed
+mid-run. It wraps any optax-protocol `(init, update)` pair — jaxnn's or
+optax's — and matches `optax.inject_hyperparams` numerically. There is no
+Python control flow on hyperparameter values, so it works under `jit`,
+`lax.scan` and `vmap` (e.g. over the learning rate). optax's extra arguments
+of `update` (`value`, `grad`, `value_fn`, ...) go to the inner optimizer and
+to stateful schedules (`schedule(state, **extra_args)`,
+`schedule.update(state, **extra_args)`). (`partition` lives in
+:mod:`jaxnn.optim.partition`.)
 
 Differences from optax 0.2.8 (state layout and corner cases; the numbers are otherwise the same):
 
-* `InjectHyperparamsState` is `(count, hyperparams, inner_state)`; optax's
-  stateful-schedule slot `hyperparams_states` is not kept (a schedule here is
-  a plain `step -> value` function evaluated at `count`).
+* `InjectHyperparamsState` is `(count, hyperparams, hyperparams_states,
+  inner_state)` as optax's `InjectStatefulHyperparamsState`, but
+  `hyperparams_states` holds the states of `optax.schedules.StatefulSchedule`
+  hyperparameters only: a plain schedule `step -> value` is evaluated at
+  `count` and needs no state of its own (optax wraps it in a
+  `WrappedSchedule` with its own copy of the count; same values).
 * The dtype float hyperparameters are cast to is that of the parameters
   (the highest float dtype in the tree) or `hyperparam_dtype`; when `update`
   is called without `params` we take it from the gradients, where optax falls
   back to JAX's default float dtype (which would change the state's dtype
   between `init` and `update` for float32 parameters under x64).
 * Numpy scalars (e.g. `np.float32(0.1)`) count as numeric hyperparameters.
-* `partition` has no `mask_compatible_extra_args` (jaxnn's `update` takes no
-  extra arguments). Its state mirrors optax's: `{label: MaskedState(inner)}`
-  with the other groups' leaves as `MaskedNode()` (jaxnn's `masked`).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
+from jaxnn.optim._checks import _check_state
 from jaxnn.optim.base import Optimizer, PyTree, _safe_increment
-from jaxnn.optim.transforms import MaskedState, masked
+from jaxnn.optim.combine import _as_optimizer
 
-__all__ = [
-    "InjectHyperparamsState",
-    "inject_hyperparams",
-    "PartitionState",
-    "partition",
-]
+__all__ = ["InjectHyperparamsState", "inject_hyperparams"]
 
 
 # ---------------------------------------------------------------------------
@@ -67,11 +63,14 @@ class InjectHyperparamsState(NamedTuple):
         (see `inject_hyperparams`), others keep their own shape/dtype. After
         `init` it holds the values for step 0; after an update, the values that
         update used.
+      hyperparams_states: `{name: schedule_state}` for the hyperparameters
+        given as an `optax.schedules.StatefulSchedule` (empty when there are none).
       inner_state: the inner optimizer's state, `factory(**hyperparams).init(params)`.
     """
 
     count: jax.Array  # shape (), int32
     hyperparams: dict[str, jax.Array]  # name -> 0-d array (floats in the hyperparam dtype)
+    hyperparams_states: dict[str, Any]  # name -> state of a stateful schedule
     inner_state: Any  # inner optimizer state (a pytree)
 
 
@@ -165,141 +164,58 @@ def inject_hyperparams(
     def wrapped(*args: Any, **kwargs: Any) -> Optimizer:
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        schedules: dict[str, Callable] = {}
-        numeric: dict[str, Any] = {}
-        other: dict[str, Any] = {}
-        for name, value in bound.arguments.items():
-            if name in static or isinstance(value, bool):
-                other[name] = value
-            elif callable(value):
-                schedules[name] = value
-            elif isinstance(value, (int, float, np.number, np.ndarray, jax.Array)):
-                numeric[name] = value
-            else:
-                other[name] = value
+        numeric, schedules, stateful, other = _sort_arguments(bound.arguments, static)
+
+        def build(hparams):
+            return _as_optimizer(inner_factory(**other, **hparams), "inject_hyperparams")
 
         def init_fn(params):
             dtype = hyperparam_dtype if hyperparam_dtype is not None else _highest_dtype(params)
             count = jnp.zeros([], jnp.int32)
             hparams = {k: _as_hyperparam(v, dtype) for k, v in numeric.items()}
             hparams.update({k: _as_hyperparam(f(count), dtype) for k, f in schedules.items()})
-            inner_state = inner_factory(**other, **hparams).init(params)
-            return InjectHyperparamsState(count, hparams, inner_state)
+            hstates = {k: f.init() for k, f in stateful.items()}
+            hparams.update({k: _as_hyperparam(f(hstates[k]), dtype) for k, f in stateful.items()})
+            return InjectHyperparamsState(count, hparams, hstates, build(hparams).init(params))
 
-        def update_fn(updates, state, params=None):
+        def update_fn(updates, state, params=None, **extra_args):
+            _check_state(state, InjectHyperparamsState, "inject_hyperparams")
             dtype = hyperparam_dtype
             if dtype is None:
                 dtype = _highest_dtype(updates if params is None else params)
             hparams = {k: _as_hyperparam(v, dtype) for k, v in state.hyperparams.items()}
             hparams.update({k: _as_hyperparam(f(state.count), dtype) for k, f in schedules.items()})
-            new_updates, inner_state = inner_factory(**other, **hparams).update(
-                updates, state.inner_state, params
+            old = state.hyperparams_states
+            hparams.update(
+                {k: _as_hyperparam(f(old[k], **extra_args), dtype) for k, f in stateful.items()}
             )
-            new_state = InjectHyperparamsState(_safe_increment(state.count), hparams, inner_state)
-            return new_updates, new_state
+            hstates = {k: f.update(old[k], **extra_args) for k, f in stateful.items()}
+            new_updates, inner_state = build(hparams).update(
+                updates, state.inner_state, params, **extra_args
+            )
+            count = _safe_increment(state.count)
+            return new_updates, InjectHyperparamsState(count, hparams, hstates, inner_state)
 
         return Optimizer(init_fn, update_fn)
 
     return wrapped
 
 
-# ---------------------------------------------------------------------------
-# partition
-# ---------------------------------------------------------------------------
-
-
-class PartitionState(NamedTuple):
-    """State of `partition`.
-
-    Attributes:
-      inner_states: `{label: MaskedState(inner_state)}`, one entry per key of
-        `transforms` (optax's layout); `inner_state` is that optimizer's state
-        for the parameter tree in which leaves of other groups are replaced by
-        `MaskedNode()`, so its arrays have the shapes and dtypes of the group's
-        parameters.
-    """
-
-    inner_states: dict[Hashable, MaskedState]  # label -> masked inner state
-
-
-def _labels_for(param_labels: Any, tree: PyTree, transforms: Mapping) -> PyTree:
-    """Resolve the labels tree, check it is a prefix of `tree` and every label has a transform."""
-    labels = param_labels(tree) if callable(param_labels) else param_labels
-    missing = [label for label in dict.fromkeys(jax.tree.leaves(labels)) if label not in transforms]
-    if missing:
-        raise ValueError(
-            f"`partition` got parameters labelled {missing!r} but no transform for "
-            f"{'that label' if len(missing) == 1 else 'those labels'}; `transforms` has keys "
-            f"{list(transforms)!r}. Add an entry `{missing[0]!r}: <optimizer>` to `transforms` "
-            "for each missing label, or fix `param_labels`."
-        )
-    try:
-        jax.tree.map(lambda *_: None, labels, tree)
-    except ValueError as err:
-        raise ValueError(
-            "`partition` expects `param_labels` to have the structure of the parameters "
-            f"(or a prefix of it).\n  labels: {jax.tree.structure(labels)}\n"
-            f"  params: {jax.tree.structure(tree)}"
-        ) from err
-    return labels
-
-
-def _group_mask(labels: PyTree, group: Hashable) -> PyTree:
-    return jax.tree.map(lambda label: label == group, labels)
-
-
-def partition(
-    transforms: Mapping[Hashable, Optimizer],
-    param_labels: PyTree | Callable[[PyTree], PyTree],
-) -> Optimizer:
-    r"""Apply a different optimizer to each labelled group of parameters.
-
-    With labels :math:`\ell(i)` for the leaves :math:`i` and optimizers
-    :math:`T_k`, group :math:`k = \{i : \ell(i) = k\}` is updated by
-
-    .. math:: (u_k, s_k') = T_k.\text{update}(g_k, s_k, \theta_k)
-
-    i.e. optimizer :math:`T_k` is `masked(T_k, labels == k)`: it sees only the
-    leaves labelled `k` (the others are `MaskedNode()` placeholders, so global
-    quantities such as a gradient norm are per group) and the updates are
-    merged back into the full tree, in the order of `transforms`. This is
-    `optax.partition` (formerly `optax.multi_transform`).
-
-    Args:
-      transforms: `{label: optimizer}` (jaxnn or optax transforms).
-      param_labels: a pytree of labels with the structure of the parameters or
-        a prefix of it, or a function `params -> labels` (called with the
-        params at `init` and with the updates at `update`). Every label must be
-        a key of `transforms`; a missing one raises a `ValueError` naming it.
-
-    Returns:
-      An `Optimizer` whose state is `PartitionState`.
-
-    Example (no weight decay on biases):
-      >>> import jax, jax.numpy as jnp, optax
-      >>> params = {"w": jnp.ones((2, 3)), "b": jnp.zeros(3)}
-      >>> labels = lambda p: jax.tree.map(lambda x: "decay" if x.ndim > 1 else "no_decay", p)
-      >>> opt = partition({"decay": optax.adamw(1e-3), "no_decay": optax.adam(1e-3)}, labels)
-      >>> updates, state = opt.update(params, opt.init(params), params)
-    """
-    transforms = dict(transforms)
-
-    def init_fn(params):
-        labels = _labels_for(param_labels, params, transforms)
-        return PartitionState(
-            {
-                group: masked(tx, _group_mask(labels, group)).init(params)
-                for group, tx in transforms.items()
-            }
-        )
-
-    def update_fn(updates, state, params=None):
-        labels = _labels_for(param_labels, updates, transforms)
-        new_states = {}
-        for group, tx in transforms.items():
-            updates, new_states[group] = masked(tx, _group_mask(labels, group)).update(
-                updates, state.inner_states[group], params
-            )
-        return updates, PartitionState(new_states)
-
-    return Optimizer(init_fn, update_fn)
+def _sort_arguments(arguments: Mapping[str, Any], static: set[str]) -> tuple[dict, ...]:
+    """Split bound arguments into (numeric, schedules, stateful schedules, others), as optax."""
+    numeric: dict[str, Any] = {}
+    schedules: dict[str, Callable] = {}
+    stateful: dict[str, Any] = {}
+    other: dict[str, Any] = {}
+    for name, value in arguments.items():
+        if name in static or isinstance(value, bool):
+            other[name] = value
+        elif isinstance(value, optax.schedules.StatefulSchedule):
+            stateful[name] = value
+        elif callable(value):
+            schedules[name] = value
+        elif isinstance(value, (int, float, np.number, np.ndarray, jax.Array)):
+            numeric[name] = value
+        else:
+            other[name] = value
+    return numeric, schedules, stateful, other
