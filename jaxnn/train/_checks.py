@@ -61,8 +61,12 @@ def check_finite(array: Any, what: str) -> None:
     dtype = array.dtype if hasattr(array, "dtype") else np.asarray(array).dtype
     if not np.issubdtype(dtype, np.inexact):
         return
-    if isinstance(array, jax.Array) and bool(jnp.all(jnp.isfinite(array))):
-        return  # checked where the data lives: one scalar comes back, not the data
+    if isinstance(array, jax.Array):
+        # checked where the data lives (one scalar comes back, not the data), eagerly even
+        # when called while an outer function is being traced with this array as a constant
+        with jax.ensure_compile_time_eval():
+            if bool(jnp.all(jnp.isfinite(array))):
+                return
     a = np.asarray(array)
     bad = ~np.isfinite(a)
     if bad.any():
