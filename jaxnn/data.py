@@ -24,8 +24,10 @@ import io
 import os
 import random
 import zipfile
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -100,7 +102,7 @@ def _make_mnist1d(seed):
     )
 
 
-def mnist1d(seed=42, cache_dir=None):
+def mnist1d(seed: int = 42, cache_dir: str | os.PathLike | None = None) -> Dataset:
     """MNIST-1D (Greydanus & Steinbach): 4000 train / 1000 test signals of length 40, 10 classes.
 
     Generated offline with ``mnist1d.data.make_dataset`` using the package's
@@ -128,7 +130,7 @@ def mnist1d(seed=42, cache_dir=None):
 # ---------------------------------------------------------------------- digits
 
 
-def digits(test_fraction=0.2, seed=0):
+def digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """scikit-learn's 8x8 handwritten digits (1797 images, 10 classes), flattened to 64 pixels.
 
     Pixels are scaled from ``0..16`` to ``[0, 1]``. The split is stratified
@@ -192,7 +194,7 @@ def _moons(rng, n, noise):
     return x + noise * rng.standard_normal((n, 2)), y
 
 
-def moons(key, n_train=1000, n_test=1000, noise=0.1):
+def moons(key: Any, n_train: int = 1000, n_test: int = 1000, noise: float = 0.1) -> Dataset:
     r"""Two interleaving half circles (as ``sklearn.datasets.make_moons``).
 
     Class 0: :math:`(\cos t, \sin t)`; class 1: :math:`(1 - \cos t, \tfrac12 - \sin t)`;
@@ -208,7 +210,9 @@ def _spirals(rng, n, num_classes, noise):
     return np.stack([r * np.sin(theta), r * np.cos(theta)], axis=1), y
 
 
-def spirals(key, n_train=1000, n_test=1000, num_classes=3, noise=0.2):
+def spirals(
+    key: Any, n_train: int = 1000, n_test: int = 1000, num_classes: int = 3, noise: float = 0.2
+) -> Dataset:
     r"""Interleaved spiral arms (the CS231n toy problem), one per class.
 
     For class :math:`k` and radius :math:`r \sim U(0, 1)`:
@@ -227,7 +231,7 @@ def _xor(rng, n, noise):
     return np.stack([s0, s1], axis=1) + noise * rng.standard_normal((n, 2)), y
 
 
-def xor(key, n_train=1000, n_test=1000, noise=0.2):
+def xor(key: Any, n_train: int = 1000, n_test: int = 1000, noise: float = 0.2) -> Dataset:
     """XOR: four Gaussian blobs at ``(±1, ±1)`` with std ``noise``.
 
     Label 1 when the two coordinates of the centre have different signs,
@@ -242,7 +246,15 @@ def _poly(rng, n, coefficients, noise):
     return x, y.astype(np.float32)
 
 
-def polynomial_regression(key, degree=3, noise=0.1, n_train=100, n_test=100, *, coefficients=None):
+def polynomial_regression(
+    key: Any,
+    degree: int = 3,
+    noise: float = 0.1,
+    n_train: int = 100,
+    n_test: int = 100,
+    *,
+    coefficients: Any = None,
+) -> Dataset:
     r"""1-D polynomial regression, :math:`y = \sum_{k=0}^{d} c_k x^k + \text{noise}\,\varepsilon`.
 
     :math:`x \sim U(-1, 1)`; :math:`c_k \sim N(0, 1)` drawn from ``key`` unless
@@ -276,11 +288,23 @@ def _find(folder, stem):
     )
 
 
+def _read_bytes(path):
+    """The (decompressed) bytes of ``path``; a damaged ``.gz`` raises a ValueError naming it."""
+    if not path.name.endswith(".gz"):
+        return path.read_bytes()
+    try:
+        with gzip.open(path, "rb") as fh:
+            return fh.read()
+    except (EOFError, OSError, zlib.error) as err:  # truncated stream, bad header or CRC
+        raise ValueError(
+            f"{path} is not a readable gzip file ({err}); it is probably truncated or "
+            "corrupt: download it again."
+        ) from err
+
+
 def _read_idx(path, ndim):
     """Read one IDX file and check its magic number: 0x00 0x00 <0x08 = ubyte> <ndim>."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        raw = fh.read()
+    raw = _read_bytes(path)
     expected = 0x0800 | ndim
     magic = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
     if magic != expected:
@@ -289,8 +313,15 @@ def _read_idx(path, ndim):
             f"{path} is not an IDX file of unsigned bytes with {ndim} dimension(s): expected "
             f"magic number 0x{expected:08X}, got {got}."
         )
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(
+            f"{path} has a truncated IDX header: {ndim} dimension(s) need a {header}-byte "
+            f"header (magic number and one 4-byte size each), but the file holds "
+            f"{len(raw)} bytes; the file is truncated or corrupt."
+        )
     dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    body = raw[4 + 4 * ndim :]
+    body = raw[header:]
     if len(body) != int(np.prod(dims)):
         raise ValueError(
             f"{path} declares shape {dims} ({int(np.prod(dims))} bytes of data) but holds "
@@ -299,7 +330,7 @@ def _read_idx(path, ndim):
     return np.frombuffer(body, np.uint8).reshape(dims)
 
 
-def load_mnist(path):
+def load_mnist(path: str | os.PathLike) -> Dataset:
     """MNIST or Fashion-MNIST from the four standard IDX files in folder ``path``.
 
     Looks for ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
@@ -323,7 +354,7 @@ def load_mnist(path):
 # ------------------------------------------------------------------ batching
 
 
-def num_batches(n, batch_size, drop_remainder=True):
+def num_batches(n: int, batch_size: int, drop_remainder: bool = True) -> int:
     """Batches per epoch: ``n // batch_size``, or ``ceil(n / batch_size)`` when keeping the rest."""
     return n // batch_size if drop_remainder else -(-n // batch_size)
 
@@ -359,7 +390,9 @@ def _check_batches(data, batch_size, drop_remainder):
     return n
 
 
-def batches(key, data, batch_size, *, shuffle=True, drop_remainder=True):
+def batches(
+    key: Any, data: Any, batch_size: int, *, shuffle: bool = True, drop_remainder: bool = True
+) -> Iterator[Any]:
     """One epoch of minibatches of ``data`` (a pytree of arrays, usually ``(x, y)``).
 
     A permutation ``jax.random.permutation(key, n)`` (identity when

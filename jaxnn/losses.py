@@ -30,9 +30,12 @@ Conventions
 
 import functools
 import operator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
 
 __all__ = [
     "accuracy",
@@ -91,7 +94,7 @@ def _regression_inputs(predictions, targets, name):
     return predictions, targets
 
 
-def mse(predictions, targets, *, reduction="mean"):
+def mse(predictions: ArrayLike, targets: ArrayLike, *, reduction: str = "mean") -> jax.Array:
     r"""Mean squared error.
 
     .. math:: \ell_i = (p_i - t_i)^2 \qquad \text{(no factor } 1/2\text{)}
@@ -110,7 +113,7 @@ def mse(predictions, targets, *, reduction="mean"):
     return _reduce(jnp.square(predictions - targets), reduction)
 
 
-def mae(predictions, targets, *, reduction="mean"):
+def mae(predictions: ArrayLike, targets: ArrayLike, *, reduction: str = "mean") -> jax.Array:
     r"""Mean absolute error, :math:`\ell_i = |p_i - t_i|`.
 
     :math:`|\cdot|` has no derivative at :math:`p_i = t_i`; there ``jax.grad``
@@ -126,7 +129,28 @@ def mae(predictions, targets, *, reduction="mean"):
     return _reduce(jnp.abs(predictions - targets), reduction)
 
 
-def huber(predictions, targets, delta=1.0, *, reduction="mean"):
+def _is_concrete(x):
+    """True when `x` has a value now (a number or array, not a tracer under jit/vmap/grad)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _check_huber_delta(delta):
+    if _is_concrete(delta):
+        d = np.asarray(delta)
+        if d.ndim or not np.isfinite(d) or not d > 0:
+            raise ValueError(
+                f"huber: delta must be a positive finite scalar (the residual size where the "
+                f"loss turns from quadratic to linear), got {delta!r}."
+            )
+
+
+def huber(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    delta: ArrayLike = 1.0,
+    *,
+    reduction: str = "mean",
+) -> jax.Array:
     r"""Huber loss: quadratic near zero, linear beyond ``delta``.
 
     With :math:`e = p - t`,
@@ -141,10 +165,12 @@ def huber(predictions, targets, delta=1.0, *, reduction="mean"):
     Args:
       predictions: floating-point array of any shape.
       targets: array of the same shape.
-      delta: positive threshold between the quadratic and linear regimes.
+      delta: positive threshold between the quadratic and linear regimes
+        (checked when concrete: ``delta <= 0`` raises a ValueError).
       reduction: ``"mean"`` (over all elements), ``"sum"`` or ``"none"``.
     """
     _check_reduction(reduction, "huber")
+    _check_huber_delta(delta)
     predictions, targets = _regression_inputs(predictions, targets, "huber")
     abs_err = jnp.abs(predictions - targets)
     quadratic = jnp.minimum(abs_err, delta)
@@ -185,7 +211,39 @@ def _class_targets(logits, labels, name):
     return logits, labels.astype(logits.dtype), False
 
 
-def softmax_cross_entropy(logits, labels, label_smoothing=0.0, *, reduction="mean"):
+def _check_label_range(labels, num_classes, name):
+    """Concrete integer labels must be class ids in ``[0, num_classes)``."""
+    if not _is_concrete(labels) or labels.size == 0:
+        return
+    ids = np.asarray(labels)
+    bad = np.flatnonzero((ids < 0) | (ids >= num_classes))
+    if bad.size:
+        where = np.unravel_index(bad[0], ids.shape)
+        raise ValueError(
+            f"{name}: integer labels are class ids in [0, {num_classes}) (logits have "
+            f"{num_classes} classes on the last axis), but {bad.size} of {ids.size} labels "
+            f"are outside that range: min {ids.min()}, max {ids.max()}, e.g. "
+            f"labels[{', '.join(str(int(i)) for i in where)}] = {ids[where]}."
+        )
+
+
+def _check_smoothing(label_smoothing, name):
+    if _is_concrete(label_smoothing):
+        a = np.asarray(label_smoothing)
+        if a.ndim or not 0 <= a < 1:
+            raise ValueError(
+                f"{name}: label_smoothing is the probability mass spread uniformly over the "
+                f"classes and must be a scalar in [0, 1), got {label_smoothing!r}."
+            )
+
+
+def softmax_cross_entropy(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    label_smoothing: ArrayLike = 0.0,
+    *,
+    reduction: str = "mean",
+) -> jax.Array:
     r"""Softmax cross entropy from logits, stable for logits of any magnitude.
 
     With :math:`\log q = \mathrm{log\_softmax}(z) = z - \mathrm{logsumexp}(z)`
@@ -202,9 +260,13 @@ def softmax_cross_entropy(logits, labels, label_smoothing=0.0, *, reduction="mea
     Args:
       logits: floating-point array ``(..., C)``.
       labels: integer class ids of shape ``logits.shape[:-1]``, or one-hot /
-        probability targets of shape ``logits.shape`` (any float dtype). Ids
-        outside ``[0, C)`` give NaN, as in optax (not checked: they may be traced).
-      label_smoothing: :math:`\alpha \in [0, 1]`; may be a traced scalar.
+        probability targets of shape ``logits.shape`` (any float dtype).
+        Concrete ids outside ``[0, C)`` raise a ValueError. Under ``jit`` /
+        ``vmap`` / ``grad`` the values are unknown while tracing and cannot be
+        checked: the loss of an example with such an id is NaN (with or
+        without label smoothing), so the mean is NaN and training visibly diverges.
+      label_smoothing: :math:`\alpha \in [0, 1)`; may be a traced scalar
+        (checked only when concrete).
       reduction: ``"mean"`` over the examples (all of ``logits.shape[:-1]``),
         ``"sum"``, or ``"none"`` (shape ``logits.shape[:-1]``).
 
@@ -214,7 +276,12 @@ def softmax_cross_entropy(logits, labels, label_smoothing=0.0, *, reduction="mea
     """
     name = "softmax_cross_entropy"
     _check_reduction(reduction, name)
+    _check_smoothing(label_smoothing, name)
     logits, labels, is_int = _class_targets(logits, labels, name)
+    num_classes = logits.shape[-1]
+    if is_int:
+        _check_label_range(labels, num_classes, name)
+        valid = (labels >= 0) & (labels < num_classes)
     smooth = not (isinstance(label_smoothing, (int, float)) and label_smoothing == 0)
     if is_int and not smooth:
         # logsumexp(z) - z[y]: no full log_softmax and no one-hot needed.
@@ -227,10 +294,14 @@ def softmax_cross_entropy(logits, labels, label_smoothing=0.0, *, reduction="mea
             alpha = jnp.asarray(label_smoothing, logits.dtype)
             labels = (1.0 - alpha) * labels + alpha / logits.shape[-1]
         per_example = -jnp.sum(labels * jax.nn.log_softmax(logits, axis=-1), axis=-1)
+    if is_int:  # traced out-of-range ids: NaN (take_along_axis alone gives NaN, one_hot zeros)
+        per_example = jnp.where(valid, per_example, jnp.nan)
     return _reduce(per_example, reduction)
 
 
-def binary_cross_entropy(logits, labels, *, reduction="mean"):
+def binary_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, reduction: str = "mean"
+) -> jax.Array:
     r"""Sigmoid binary cross entropy from logits, elementwise and stable.
 
     .. math::
@@ -255,7 +326,7 @@ def binary_cross_entropy(logits, labels, *, reduction="mean"):
     return _reduce(values, reduction)
 
 
-def accuracy(logits, labels):
+def accuracy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
     """Fraction of examples whose ``argmax`` logit is the label.
 
     Args:
@@ -276,7 +347,7 @@ def accuracy(logits, labels):
     return jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
 
 
-def l2_penalty(params):
+def l2_penalty(params: Any) -> jax.Array:
     r"""Sum of squares over every leaf: :math:`\sum_i w_i^2`.
 
     There is **no** factor 1/2: ``weight_decay * l2_penalty(params)`` has
@@ -286,7 +357,7 @@ def l2_penalty(params):
     return _tree_sum(jnp.square, params)
 
 
-def l1_penalty(params):
+def l1_penalty(params: Any) -> jax.Array:
     r"""Sum of absolute values over every leaf: :math:`\sum_i |w_i|`.
 
     Equals ``optax.tree.norm(params, ord=1)``. An empty tree gives ``0.0``.
