@@ -11,7 +11,12 @@ batches for
 * a small 1-D CNN (Conv(16, 5), ReLU, MaxPool(2), Conv(32, 5), ReLU,
   MaxPool(2), Dense(10)) at batch 128 (and 1024 in the full run),
 
-(``--quick``: the MLP and the CNN at batch 128 only, few repeats).
+(``--quick``: the MLP and the CNN at batch 128 only, few repeats), and the
+1-D CNN trained inside ``lax.scan`` (``benchmarks/_scan_cnn.py``): a whole run of
+200 Adam steps (``--quick``: 10) with ``jaxnn.train.train_scan`` vs the same model
+in flax.linen + optax inside one ``lax.scan``, plus jaxnn with the old
+``Conv(impl="lax")`` path, so the gain of the CPU patches path is measured in
+the same run.
 
 How:
 
@@ -36,7 +41,11 @@ How:
 Summary: ``max_ratio_vs_flax`` (jaxnn min time / flax min time, worst over
 the configurations), ``median_ratio_vs_flax``, ``max_ratio_of_medians_vs_flax``
 (from median times) and ``samples_per_second`` of jaxnn on the MLP at the
-largest batch run.
+largest batch run. Inside the scan: ``scan_cnn_ratio_vs_flax`` (min over min),
+``scan_cnn_ratio_of_medians_vs_flax``, ``scan_cnn_ratio_band_vs_flax`` (the range
+of the ratios of interleaved samples: the noise band), and
+``scan_conv_lax_over_auto`` (old path time / new path time, min and median).
+Targets: the steps ``<= 1.0`` x flax, the scanned CNN ``<= 1.1`` x flax.
 """
 
 from __future__ import annotations
@@ -63,6 +72,7 @@ from benchmarks._models import (
     mnist1d_arrays,
     target,
 )
+from benchmarks._scan_cnn import scan_cnn_rows
 from jaxnn import train
 
 NAME = "train_step"
@@ -196,6 +206,16 @@ def run(quick: bool, out_dir: str | Path) -> dict:
          "jaxnn_samples_per_second"],
         title=f"{NAME}: one Adam training step, jaxnn vs flax.linen + optax",
     )  # fmt: skip
+    scan_steps, scan_repeats = (10, 3) if quick else (200, 10)
+    scan_rows, scan_summary = scan_cnn_rows(
+        x_all, y_all, num_steps=scan_steps, repeats=scan_repeats
+    )
+    print_table(
+        scan_rows,
+        ["candidate", "conv", "ms_per_step", "ms_per_step_median", "ratio_vs_flax",
+         "ratio_vs_flax_median", "ratio_vs_flax_band"],
+        title=f"{NAME}: the 1-D CNN, {scan_steps} Adam steps inside one lax.scan",
+    )  # fmt: skip
     ratios = [r["ratio"] for r in rows]
     mlp_rows = [r for r in rows if r["model"] == "mlp"]
     headline = max(mlp_rows, key=lambda r: r["batch"])
@@ -205,6 +225,7 @@ def run(quick: bool, out_dir: str | Path) -> dict:
         "max_ratio_of_medians_vs_flax": max(r["ratio_median"] for r in rows),
         "samples_per_second": headline["jaxnn_samples_per_second"],
         "samples_per_second_batch": headline["batch"],
+        **scan_summary,
     }
     result = {
         "config": {
@@ -213,15 +234,23 @@ def run(quick: bool, out_dir: str | Path) -> dict:
             "mlp": "40-256-256-10",
             "cnn": "Conv(16,5)-ReLU-MaxPool(2)-Conv(32,5)-ReLU-MaxPool(2)-Dense(10)",
             "repeats": repeats,
+            "scan_steps": scan_steps,
+            "scan_repeats": scan_repeats,
         },
         "rows": rows,
+        "scan_rows": scan_rows,
         "summary": summary,
         "targets": {
             "ratio_vs_flax": target(
                 "max_ratio_vs_flax <= 1.0",
                 summary["max_ratio_vs_flax"],
                 summary["max_ratio_vs_flax"] <= 1.0,
-            )
+            ),
+            "scan_cnn_ratio_vs_flax": target(
+                "scan_cnn_ratio_vs_flax <= 1.1",
+                summary["scan_cnn_ratio_vs_flax"],
+                summary["scan_cnn_ratio_vs_flax"] <= 1.1,
+            ),
         },
     }
     write_result(out_dir, NAME, result)
