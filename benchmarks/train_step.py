@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
-from typing import Any
 
 import jax
 import numpy as np
@@ -167,39 +166,54 @@ def _check_agree(ours: _JaxnnStep, theirs: _FlaxStep, to_flax, label: str) -> fl
     return worst
 
 
+def _step_row(kind: str, batch_size: int, x_all, y_all, repeats: int, quick: bool) -> dict:
+    """Time one jit-compiled training step of `kind` at `batch_size`, jaxnn vs flax."""
+    model, module, to_flax, shape = _models(kind)
+    x, y = shape(x_all[:batch_size]), y_all[:batch_size]
+    init = jax.jit(model.init, static_argnums=1)  # one compile, not one per eager op
+    _, params, model_state = init(jax.random.key(0), (-1, *x.shape[1:]))
+    ours = _JaxnnStep(model, params, model_state, (x, y))
+    theirs = _FlaxStep(module, to_flax(params), (x, y))
+    disagreement = _check_agree(ours, theirs, to_flax, f"{kind} batch {batch_size}")
+    inner = inner_for(ours, min_seconds=0.005 if quick else 0.02)
+    t = time_interleaved({"jaxnn": ours, "flax": theirs}, repeats, inner=inner)
+    return {
+        "model": kind,
+        "batch": batch_size,
+        "jaxnn_ms": 1e3 * t["jaxnn"]["min"],
+        "flax_ms": 1e3 * t["flax"]["min"],
+        "ratio": t["jaxnn"]["min"] / t["flax"]["min"],
+        "ratio_median": t["jaxnn"]["median"] / t["flax"]["median"],
+        "jaxnn_samples_per_second": batch_size / t["jaxnn"]["min"],
+        "flax_samples_per_second": batch_size / t["flax"]["min"],
+        "max_relative_disagreement": disagreement,
+        "jaxnn_program": _program_cost(ours),
+        "flax_program": _program_cost(theirs),
+        "inner": inner,
+        "timings": t,
+    }
+
+
+def _targets(summary: dict) -> dict:
+    return {
+        "ratio_vs_flax": target(
+            "max_ratio_vs_flax <= 1.0",
+            summary["max_ratio_vs_flax"],
+            summary["max_ratio_vs_flax"] <= 1.0,
+        ),
+        "scan_cnn_ratio_vs_flax": target(
+            "scan_cnn_ratio_vs_flax <= 1.1",
+            summary["scan_cnn_ratio_vs_flax"],
+            summary["scan_cnn_ratio_vs_flax"] <= 1.1,
+        ),
+    }
+
+
 def run(quick: bool, out_dir: str | Path) -> dict:
     configs = QUICK_CONFIGS if quick else CONFIGS
     repeats = 3 if quick else 20
     x_all, y_all = mnist1d_arrays()
-    rows: list[dict[str, Any]] = []
-    for kind, batch_size in configs:
-        model, module, to_flax, shape = _models(kind)
-        x, y = shape(x_all[:batch_size]), y_all[:batch_size]
-        init = jax.jit(model.init, static_argnums=1)  # one compile, not one per eager op
-        _, params, model_state = init(jax.random.key(0), (-1, *x.shape[1:]))
-        ours = _JaxnnStep(model, params, model_state, (x, y))
-        theirs = _FlaxStep(module, to_flax(params), (x, y))
-        label = f"{kind} batch {batch_size}"
-        disagreement = _check_agree(ours, theirs, to_flax, label)
-        inner = inner_for(ours, min_seconds=0.005 if quick else 0.02)
-        t = time_interleaved({"jaxnn": ours, "flax": theirs}, repeats, inner=inner)
-        rows.append(
-            {
-                "model": kind,
-                "batch": batch_size,
-                "jaxnn_ms": 1e3 * t["jaxnn"]["min"],
-                "flax_ms": 1e3 * t["flax"]["min"],
-                "ratio": t["jaxnn"]["min"] / t["flax"]["min"],
-                "ratio_median": t["jaxnn"]["median"] / t["flax"]["median"],
-                "jaxnn_samples_per_second": batch_size / t["jaxnn"]["min"],
-                "flax_samples_per_second": batch_size / t["flax"]["min"],
-                "max_relative_disagreement": disagreement,
-                "jaxnn_program": _program_cost(ours),
-                "flax_program": _program_cost(theirs),
-                "inner": inner,
-                "timings": t,
-            }
-        )
+    rows = [_step_row(kind, b, x_all, y_all, repeats, quick) for kind, b in configs]
     print_table(
         rows,
         ["model", "batch", "jaxnn_ms", "flax_ms", "ratio", "ratio_median",
@@ -217,8 +231,7 @@ def run(quick: bool, out_dir: str | Path) -> dict:
         title=f"{NAME}: the 1-D CNN, {scan_steps} Adam steps inside one lax.scan",
     )  # fmt: skip
     ratios = [r["ratio"] for r in rows]
-    mlp_rows = [r for r in rows if r["model"] == "mlp"]
-    headline = max(mlp_rows, key=lambda r: r["batch"])
+    headline = max((r for r in rows if r["model"] == "mlp"), key=lambda r: r["batch"])
     summary = {
         "max_ratio_vs_flax": max(ratios),
         "median_ratio_vs_flax": statistics.median(ratios),
@@ -227,31 +240,21 @@ def run(quick: bool, out_dir: str | Path) -> dict:
         "samples_per_second_batch": headline["batch"],
         **scan_summary,
     }
+    config = {
+        "configs": [list(c) for c in configs],
+        "optimizer": f"adam({LR})",
+        "mlp": "40-256-256-10",
+        "cnn": "Conv(16,5)-ReLU-MaxPool(2)-Conv(32,5)-ReLU-MaxPool(2)-Dense(10)",
+        "repeats": repeats,
+        "scan_steps": scan_steps,
+        "scan_repeats": scan_repeats,
+    }
     result = {
-        "config": {
-            "configs": [list(c) for c in configs],
-            "optimizer": f"adam({LR})",
-            "mlp": "40-256-256-10",
-            "cnn": "Conv(16,5)-ReLU-MaxPool(2)-Conv(32,5)-ReLU-MaxPool(2)-Dense(10)",
-            "repeats": repeats,
-            "scan_steps": scan_steps,
-            "scan_repeats": scan_repeats,
-        },
+        "config": config,
         "rows": rows,
         "scan_rows": scan_rows,
         "summary": summary,
-        "targets": {
-            "ratio_vs_flax": target(
-                "max_ratio_vs_flax <= 1.0",
-                summary["max_ratio_vs_flax"],
-                summary["max_ratio_vs_flax"] <= 1.0,
-            ),
-            "scan_cnn_ratio_vs_flax": target(
-                "scan_cnn_ratio_vs_flax <= 1.1",
-                summary["scan_cnn_ratio_vs_flax"],
-                summary["scan_cnn_ratio_vs_flax"] <= 1.1,
-            ),
-        },
+        "targets": _targets(summary),
     }
     write_result(out_dir, NAME, result)
     return result

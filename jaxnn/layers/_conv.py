@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -95,32 +95,55 @@ def Conv(
         raise ValueError(f"Conv supports 1-, 2- and 3-D kernels, got kernel_size={kernel_size}.")
     ks = _ntuple(ks, n, "kernel sizes")
     name = f"Conv({out_channels}, kernel_size={ks})"
-    strides, padding = _ntuple(strides, n, "strides"), _padding(padding)
-    dilation = _ntuple(kernel_dilation, n, "kernel dilations")
-    groups = _check_options(name, out_channels, feature_group_count, impl)
-    dtype = _param_dtype(name, dtype)
-    effective = tuple((k - 1) * d + 1 for k, d in zip(ks, dilation, strict=True))
+    geometry = _Geometry(
+        ks,
+        _ntuple(strides, n, "strides"),
+        _padding(padding),
+        _ntuple(kernel_dilation, n, "kernel dilations"),
+        _check_options(name, out_channels, feature_group_count, impl),
+    )
+    return _conv_layer(
+        name, out_channels, geometry, w_init, b_init, _param_dtype(name, dtype), impl
+    )
+
+
+class _Geometry(NamedTuple):
+    window: tuple[int, ...]  # kernel size per spatial dimension
+    strides: tuple[int, ...]  # stride per spatial dimension
+    padding: str  # "SAME" or "VALID"
+    dilation: tuple[int, ...]  # kernel dilation per spatial dimension
+    groups: int  # feature_group_count
+
+    @property
+    def effective(self) -> tuple[int, ...]:
+        """Window size of the dilated kernel: `(k - 1) * d + 1`."""
+        return tuple((k - 1) * d + 1 for k, d in zip(self.window, self.dilation, strict=True))
+
+
+def _conv_layer(name, out_channels, g: _Geometry, w_init, b_init, dtype, impl) -> Layer:
+    """The `Layer` of a checked `Conv` configuration."""
+    n = len(g.window)
 
     def init(key, input_shape):
-        out_shape = _window_init(name, input_shape, effective, strides, padding, out_channels)
+        out_shape = _window_init(name, input_shape, g.effective, g.strides, g.padding, out_channels)
         in_channels = int(input_shape[-1])
-        if in_channels % groups:
+        if in_channels % g.groups:
             raise ValueError(
                 f"{name}: the {in_channels} input channels of input_shape "
-                f"{tuple(input_shape)} must be divisible by feature_group_count={groups}."
+                f"{tuple(input_shape)} must be divisible by feature_group_count={g.groups}."
             )
         kw, kb = jax.random.split(key)
-        w = w_init(kw, (*ks, in_channels // groups, out_channels), dtype)
+        w = w_init(kw, (*g.window, in_channels // g.groups, out_channels), dtype)
         return out_shape, {"w": w, "b": b_init(kb, (out_channels,), dtype)}, ()
 
     def apply(params, state, x, *, key=None, train=False):
         x = _check_float(name, x)
-        _check_tree(name, params, {"w": (*ks, None, out_channels), "b": (out_channels,)})
+        _check_tree(name, params, {"w": (*g.window, None, out_channels), "b": (out_channels,)})
         w, b = params["w"], params["b"]
         _check_rank(name, x, n)
-        _check_channels(name, x, w, groups)
-        _window_out(name, x.shape[1:-1], effective, strides, padding, x.shape)
-        y = convolve(x, w, strides, padding, dilation, groups, impl)
+        _check_channels(name, x, w, g.groups)
+        _window_out(name, x.shape[1:-1], g.effective, g.strides, g.padding, x.shape)
+        y = convolve(x, w, g.strides, g.padding, g.dilation, g.groups, impl)
         return y + _broadcast(b, y.ndim), state
 
     return Layer(init, apply)
