@@ -19,19 +19,19 @@ Conventions
   (usually ``(x, y)``) and yields the same structure.
 """
 
-import gzip
 import io
 import os
 import random
 import zipfile
-import zlib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import numpy as np
 
+from jaxnn._batching import batches, num_batches
+from jaxnn._dataset import Dataset
+from jaxnn._idx import find_idx, read_idx
 from jaxnn.results import write_bytes
 
 __all__ = [
@@ -48,15 +48,6 @@ __all__ = [
 ]
 
 _MNIST1D_VERSION = 1  # bump when the cached arrays change meaning
-
-
-class Dataset(NamedTuple):
-    """Train/test split: ``x_*`` float32, ``y_*`` int32 ids (or float32 targets)."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
 
 
 # --------------------------------------------------------------------- mnist1d
@@ -275,61 +266,6 @@ def polynomial_regression(
 # ----------------------------------------------------------------------- MNIST
 
 
-def _find(folder, stem):
-    """``stem`` as distributed (``train-images-idx3-ubyte``), gzipped, or with a '.' before idx."""
-    dotted = stem.replace("-idx", ".idx")
-    for name in (stem, stem + ".gz", dotted, dotted + ".gz"):
-        if (folder / name).is_file():
-            return folder / name
-    present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-    raise FileNotFoundError(
-        f"No {stem} (or {stem}.gz) in {folder}; found {present or 'nothing'}. Download the "
-        "four MNIST / Fashion-MNIST IDX files into that folder (they are read offline)."
-    )
-
-
-def _read_bytes(path):
-    """The (decompressed) bytes of ``path``; a damaged ``.gz`` raises a ValueError naming it."""
-    if not path.name.endswith(".gz"):
-        return path.read_bytes()
-    try:
-        with gzip.open(path, "rb") as fh:
-            return fh.read()
-    except (EOFError, OSError, zlib.error) as err:  # truncated stream, bad header or CRC
-        raise ValueError(
-            f"{path} is not a readable gzip file ({err}); it is probably truncated or "
-            "corrupt: download it again."
-        ) from err
-
-
-def _read_idx(path, ndim):
-    """Read one IDX file and check its magic number: 0x00 0x00 <0x08 = ubyte> <ndim>."""
-    raw = _read_bytes(path)
-    expected = 0x0800 | ndim
-    magic = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
-    if magic != expected:
-        got = f"0x{magic:08X}" if magic is not None else f"a {len(raw)}-byte file"
-        raise ValueError(
-            f"{path} is not an IDX file of unsigned bytes with {ndim} dimension(s): expected "
-            f"magic number 0x{expected:08X}, got {got}."
-        )
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(
-            f"{path} has a truncated IDX header: {ndim} dimension(s) need a {header}-byte "
-            f"header (magic number and one 4-byte size each), but the file holds "
-            f"{len(raw)} bytes; the file is truncated or corrupt."
-        )
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    body = raw[header:]
-    if len(body) != int(np.prod(dims)):
-        raise ValueError(
-            f"{path} declares shape {dims} ({int(np.prod(dims))} bytes of data) but holds "
-            f"{len(body)} bytes; the file is truncated or corrupt."
-        )
-    return np.frombuffer(body, np.uint8).reshape(dims)
-
-
 def load_mnist(path: str | os.PathLike) -> Dataset:
     """MNIST or Fashion-MNIST from the four standard IDX files in folder ``path``.
 
@@ -341,86 +277,11 @@ def load_mnist(path: str | os.PathLike) -> Dataset:
     folder = Path(path).expanduser()
     out = []
     for split in ("train", "t10k"):
-        images = _read_idx(_find(folder, f"{split}-images-idx3-ubyte"), 3)
-        labels = _read_idx(_find(folder, f"{split}-labels-idx1-ubyte"), 1)
+        images = read_idx(find_idx(folder, f"{split}-images-idx3-ubyte"), 3)
+        labels = read_idx(find_idx(folder, f"{split}-labels-idx1-ubyte"), 1)
         if images.shape[0] != labels.shape[0]:
             raise ValueError(
                 f"{split} split: {images.shape[0]} images but {labels.shape[0]} labels in {folder}."
             )
         out += [(images / 255.0).astype(np.float32), labels.astype(np.int32)]
     return Dataset(*out)
-
-
-# ------------------------------------------------------------------ batching
-
-
-def num_batches(n: int, batch_size: int, drop_remainder: bool = True) -> int:
-    """Batches per epoch: ``n // batch_size``, or ``ceil(n / batch_size)`` when keeping the rest."""
-    return n // batch_size if drop_remainder else -(-n // batch_size)
-
-
-def _check_batches(data, batch_size, drop_remainder):
-    if isinstance(data, Dataset):
-        raise TypeError(
-            "batches() takes arrays that share a leading dimension, e.g. "
-            "(data.x_train, data.y_train); got a whole Dataset (train and test)."
-        )
-    leaves = jax.tree_util.tree_leaves(data)
-    if not leaves:
-        raise ValueError("batches() got no arrays; pass e.g. (x, y).")
-    shapes = [np.shape(a) for a in leaves]
-    if any(len(s) == 0 for s in shapes) or len({s[0] for s in shapes}) != 1:
-        raise ValueError(
-            f"All arrays passed to batches() must share a leading (example) dimension; "
-            f"got shapes {shapes}."
-        )
-    n = shapes[0][0]
-    if n == 0:
-        raise ValueError(f"batches() got an empty dataset (leading dimension 0; shapes {shapes}).")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(f"batch_size must be a positive int; got {batch_size!r}.")
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size}.")
-    if drop_remainder and batch_size > n:
-        raise ValueError(
-            f"batch_size {batch_size} is larger than the dataset ({n} examples), so "
-            "drop_remainder=True would yield no batch; lower batch_size or pass "
-            "drop_remainder=False."
-        )
-    return n
-
-
-def batches(
-    key: Any, data: Any, batch_size: int, *, shuffle: bool = True, drop_remainder: bool = True
-) -> Iterator[Any]:
-    """One epoch of minibatches of ``data`` (a pytree of arrays, usually ``(x, y)``).
-
-    A permutation ``jax.random.permutation(key, n)`` (identity when
-    ``shuffle=False``; then ``key`` may be ``None``) is cut into consecutive
-    chunks of ``batch_size``; each example appears at most once per epoch. The
-    last short chunk is dropped when ``drop_remainder`` (so every batch has a
-    fixed shape and a jitted step compiles once), kept otherwise. Inputs are
-    validated when ``batches`` is called, not when iteration starts.
-
-    Yields:
-      Pytrees with the structure of ``data`` holding the batch's rows.
-
-    Example:
-      >>> for xb, yb in batches(jax.random.key(0), (x, y), 32):  # doctest: +SKIP
-      ...     state, metrics = step(state, (xb, yb))
-    """
-    n = _check_batches(data, batch_size, drop_remainder)
-    if shuffle:
-        if key is None:
-            raise ValueError("batches(shuffle=True) needs a PRNG key; got None.")
-        order = np.asarray(jax.random.permutation(key, n))
-    else:
-        order = np.arange(n)
-    count = num_batches(n, batch_size, drop_remainder)
-
-    def _iterate():
-        for b in range(count):
-            idx = order[b * batch_size : (b + 1) * batch_size]
-            yield jax.tree_util.tree_map(lambda a, i=idx: a[i], data)
-
-    return _iterate()
