@@ -7,6 +7,8 @@ since a tracer has no value while tracing.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,7 +16,7 @@ import numpy as np
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def _reduce(values, reduction):
+def _reduce(values: jax.Array, reduction: str) -> jax.Array:
     if reduction == "mean":
         return jnp.mean(values)
     if reduction == "sum":
@@ -27,7 +29,7 @@ def _check_reduction(reduction, name):
         raise ValueError(f"{name}: reduction must be one of {_REDUCTIONS}; got {reduction!r}.")
 
 
-def _floating(x, what, name):
+def _floating(x: Any, what: str, name: str) -> jax.Array:
     """Convert `x` to an array and require a floating-point dtype."""
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
@@ -48,7 +50,7 @@ def _same_shape(predictions, targets, name, pred_name="predictions", tgt_name="t
         )
 
 
-def _regression_inputs(predictions, targets, name):
+def _regression_inputs(predictions: Any, targets: Any, name: str) -> tuple[jax.Array, jax.Array]:
     predictions = _floating(predictions, "predictions", name)
     targets = jnp.asarray(targets)
     _same_shape(predictions, targets, name)
@@ -72,7 +74,7 @@ def _check_huber_delta(delta):
             )
 
 
-def _class_targets(logits, labels, name):
+def _class_targets(logits: Any, labels: Any, name: str) -> tuple[jax.Array, jax.Array, bool]:
     """Validate labels against logits ``(..., C)``; return (labels, is_integer)."""
     logits = _floating(logits, "logits", name)
     labels = jnp.asarray(labels)

@@ -78,6 +78,7 @@ def leaky_relu(x: ArrayLike, alpha: ArrayLike = 0.01) -> jax.Array:
     Returns:
         Array like `x`.
     """
+    x = jnp.asarray(x)
     return jnp.where(x >= 0, x, alpha * x)
 
 
@@ -134,5 +135,6 @@ def log_softmax(x: ArrayLike, axis: int = -1, temperature: ArrayLike = 1.0) -> j
     Returns:
         Array like `x`, `<= 0`, whose `exp` sums to 1 along `axis`.
     """
+    x = jnp.asarray(x)
     z = (x - lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True))) / temperature
     return z - jnp.log(jnp.sum(jnp.exp(z), axis=axis, keepdims=True))

@@ -127,12 +127,12 @@ def _broadcast(v: jax.Array, ndim: int) -> jax.Array:
 
 def _ntuple(value: int | Sequence[int], n: int, what: str) -> tuple[int, ...]:
     """`value` as an `n`-tuple of positive ints (an int is repeated)."""
-    value = (value,) * n if isinstance(value, numbers.Integral) else tuple(value)
-    if len(value) != n:
-        raise ValueError(f"Expected {n} {what} (one per spatial dimension), got {value}.")
-    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in value):
-        raise ValueError(f"{what} must be positive ints, got {value}.")
-    return tuple(int(v) for v in value)
+    values = (value,) * n if isinstance(value, int | np.integer) else tuple(value)
+    if len(values) != n:
+        raise ValueError(f"Expected {n} {what} (one per spatial dimension), got {values}.")
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in values):
+        raise ValueError(f"{what} must be positive ints, got {values}.")
+    return tuple(int(v) for v in values)
 
 
 def _padding(padding: str) -> str:
