@@ -19,9 +19,13 @@ def _idx(array: np.ndarray) -> bytes:
     return head + sizes + array.astype(np.uint8).tobytes()
 
 
-def _folder_with(name: str, content: bytes) -> Path:
-    """A temporary folder with the four MNIST files, `name` replaced by `content`."""
-    folder = Path(tempfile.mkdtemp(prefix="jaxnn-bad-idx-"))
+def _load_with(name: str, content: bytes):
+    """`load_mnist` on a temporary folder of the four MNIST files, `name` replaced by `content`."""
+    with tempfile.TemporaryDirectory(prefix="jaxnn-bad-idx-") as tmp:
+        return data.load_mnist(_write_folder(Path(tmp), name, content))
+
+
+def _write_folder(folder: Path, name: str, content: bytes) -> Path:
     images, labels = np.zeros((2, 3, 3), np.uint8), np.zeros(2, np.uint8)
     for split in ("train", "t10k"):
         (folder / f"{split}-images-idx3-ubyte").write_bytes(_idx(images))
@@ -33,12 +37,12 @@ def _folder_with(name: str, content: bytes) -> Path:
 
 def _truncated_header():
     full = _idx(np.zeros((2, 3, 3), np.uint8))
-    return data.load_mnist(_folder_with("train-images-idx3-ubyte", full[:9]))
+    return _load_with("train-images-idx3-ubyte", full[:9])
 
 
 def _truncated_gz():
     packed = gzip.compress(_idx(np.arange(2 * 28 * 28).reshape(2, 28, 28) % 251))
-    return data.load_mnist(_folder_with("train-images-idx3-ubyte.gz", packed[: len(packed) // 2]))
+    return _load_with("train-images-idx3-ubyte.gz", packed[: len(packed) // 2])
 
 
 CASES = [
