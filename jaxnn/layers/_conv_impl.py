@@ -19,8 +19,11 @@ Why: on XLA:CPU a convolution inside a `lax.scan` / `while` loop (every
 than the same convolution in a top-level program, while matmuls do not slow
 down; patches x matmul inside the loop is faster than either (measured by
 `benchmarks/train_step.py`). The price is memory: the patches are `prod(window)`
-times the input (for a 3x3 kernel, 9x). On accelerators the native convolution
-is the fast path and is kept.
+times the input (for a 3x3 kernel, 9x). In a top-level jitted step (no loop)
+the two are about even for the 1-D MNIST-1D CNN, but XLA's convolution can be
+faster for large 2-D convolutions (1.6x on a 3x3, 16 -> 32 channel, 28x28
+batch of 32, forward and backward): pass `impl="lax"` there. On accelerators
+the native convolution is the fast path and is kept.
 """
 
 from __future__ import annotations
