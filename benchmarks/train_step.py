@@ -11,7 +11,12 @@ batches for
 * a small 1-D CNN (Conv(16, 5), ReLU, MaxPool(2), Conv(32, 5), ReLU,
   MaxPool(2), Dense(10)) at batch 128 (and 1024 in the full run),
 
-(``--quick``: the MLP and the CNN at batch 128 only, few repeats).
+(``--quick``: the MLP and the CNN at batch 128 only, few repeats), and the
+1-D CNN trained inside ``lax.scan`` (``benchmarks/_scan_cnn.py``): a whole run of
+200 Adam steps (``--quick``: 10) with ``jaxnn.train.train_scan`` vs the same model
+in flax.linen + optax inside one ``lax.scan``, plus jaxnn with the old
+``Conv(impl="lax")`` path, so the gain of the CPU patches path is measured in
+the same run.
 
 How:
 
@@ -36,14 +41,17 @@ How:
 Summary: ``max_ratio_vs_flax`` (jaxnn min time / flax min time, worst over
 the configurations), ``median_ratio_vs_flax``, ``max_ratio_of_medians_vs_flax``
 (from median times) and ``samples_per_second`` of jaxnn on the MLP at the
-largest batch run.
+largest batch run. Inside the scan: ``scan_cnn_ratio_vs_flax`` (min over min),
+``scan_cnn_ratio_of_medians_vs_flax``, ``scan_cnn_ratio_band_vs_flax`` (the range
+of the ratios of interleaved samples: the noise band), and
+``scan_conv_lax_over_auto`` (old path time / new path time, min and median).
+Targets: the steps ``<= 1.0`` x flax, the scanned CNN ``<= 1.1`` x flax.
 """
 
 from __future__ import annotations
 
 import statistics
 from pathlib import Path
-from typing import Any
 
 import jax
 import numpy as np
@@ -63,6 +71,7 @@ from benchmarks._models import (
     mnist1d_arrays,
     target,
 )
+from benchmarks._scan_cnn import scan_cnn_rows
 from jaxnn import train
 
 NAME = "train_step"
@@ -157,72 +166,95 @@ def _check_agree(ours: _JaxnnStep, theirs: _FlaxStep, to_flax, label: str) -> fl
     return worst
 
 
+def _step_row(kind: str, batch_size: int, x_all, y_all, repeats: int, quick: bool) -> dict:
+    """Time one jit-compiled training step of `kind` at `batch_size`, jaxnn vs flax."""
+    model, module, to_flax, shape = _models(kind)
+    x, y = shape(x_all[:batch_size]), y_all[:batch_size]
+    init = jax.jit(model.init, static_argnums=1)  # one compile, not one per eager op
+    _, params, model_state = init(jax.random.key(0), (-1, *x.shape[1:]))
+    ours = _JaxnnStep(model, params, model_state, (x, y))
+    theirs = _FlaxStep(module, to_flax(params), (x, y))
+    disagreement = _check_agree(ours, theirs, to_flax, f"{kind} batch {batch_size}")
+    inner = inner_for(ours, min_seconds=0.005 if quick else 0.02)
+    t = time_interleaved({"jaxnn": ours, "flax": theirs}, repeats, inner=inner)
+    return {
+        "model": kind,
+        "batch": batch_size,
+        "jaxnn_ms": 1e3 * t["jaxnn"]["min"],
+        "flax_ms": 1e3 * t["flax"]["min"],
+        "ratio": t["jaxnn"]["min"] / t["flax"]["min"],
+        "ratio_median": t["jaxnn"]["median"] / t["flax"]["median"],
+        "jaxnn_samples_per_second": batch_size / t["jaxnn"]["min"],
+        "flax_samples_per_second": batch_size / t["flax"]["min"],
+        "max_relative_disagreement": disagreement,
+        "jaxnn_program": _program_cost(ours),
+        "flax_program": _program_cost(theirs),
+        "inner": inner,
+        "timings": t,
+    }
+
+
+def _targets(summary: dict) -> dict:
+    return {
+        "ratio_vs_flax": target(
+            "max_ratio_vs_flax <= 1.0",
+            summary["max_ratio_vs_flax"],
+            summary["max_ratio_vs_flax"] <= 1.0,
+        ),
+        "scan_cnn_ratio_vs_flax": target(
+            "scan_cnn_ratio_vs_flax <= 1.1",
+            summary["scan_cnn_ratio_vs_flax"],
+            summary["scan_cnn_ratio_vs_flax"] <= 1.1,
+        ),
+    }
+
+
 def run(quick: bool, out_dir: str | Path) -> dict:
     configs = QUICK_CONFIGS if quick else CONFIGS
     repeats = 3 if quick else 20
     x_all, y_all = mnist1d_arrays()
-    rows: list[dict[str, Any]] = []
-    for kind, batch_size in configs:
-        model, module, to_flax, shape = _models(kind)
-        x, y = shape(x_all[:batch_size]), y_all[:batch_size]
-        init = jax.jit(model.init, static_argnums=1)  # one compile, not one per eager op
-        _, params, model_state = init(jax.random.key(0), (-1, *x.shape[1:]))
-        ours = _JaxnnStep(model, params, model_state, (x, y))
-        theirs = _FlaxStep(module, to_flax(params), (x, y))
-        label = f"{kind} batch {batch_size}"
-        disagreement = _check_agree(ours, theirs, to_flax, label)
-        inner = inner_for(ours, min_seconds=0.005 if quick else 0.02)
-        t = time_interleaved({"jaxnn": ours, "flax": theirs}, repeats, inner=inner)
-        rows.append(
-            {
-                "model": kind,
-                "batch": batch_size,
-                "jaxnn_ms": 1e3 * t["jaxnn"]["min"],
-                "flax_ms": 1e3 * t["flax"]["min"],
-                "ratio": t["jaxnn"]["min"] / t["flax"]["min"],
-                "ratio_median": t["jaxnn"]["median"] / t["flax"]["median"],
-                "jaxnn_samples_per_second": batch_size / t["jaxnn"]["min"],
-                "flax_samples_per_second": batch_size / t["flax"]["min"],
-                "max_relative_disagreement": disagreement,
-                "jaxnn_program": _program_cost(ours),
-                "flax_program": _program_cost(theirs),
-                "inner": inner,
-                "timings": t,
-            }
-        )
+    rows = [_step_row(kind, b, x_all, y_all, repeats, quick) for kind, b in configs]
     print_table(
         rows,
         ["model", "batch", "jaxnn_ms", "flax_ms", "ratio", "ratio_median",
          "jaxnn_samples_per_second"],
         title=f"{NAME}: one Adam training step, jaxnn vs flax.linen + optax",
     )  # fmt: skip
+    scan_steps, scan_repeats = (10, 3) if quick else (200, 10)
+    scan_rows, scan_summary = scan_cnn_rows(
+        x_all, y_all, num_steps=scan_steps, repeats=scan_repeats
+    )
+    print_table(
+        scan_rows,
+        ["candidate", "conv", "ms_per_step", "ms_per_step_median", "ratio_vs_flax",
+         "ratio_vs_flax_median", "ratio_vs_flax_band"],
+        title=f"{NAME}: the 1-D CNN, {scan_steps} Adam steps inside one lax.scan",
+    )  # fmt: skip
     ratios = [r["ratio"] for r in rows]
-    mlp_rows = [r for r in rows if r["model"] == "mlp"]
-    headline = max(mlp_rows, key=lambda r: r["batch"])
+    headline = max((r for r in rows if r["model"] == "mlp"), key=lambda r: r["batch"])
     summary = {
         "max_ratio_vs_flax": max(ratios),
         "median_ratio_vs_flax": statistics.median(ratios),
         "max_ratio_of_medians_vs_flax": max(r["ratio_median"] for r in rows),
         "samples_per_second": headline["jaxnn_samples_per_second"],
         "samples_per_second_batch": headline["batch"],
+        **scan_summary,
+    }
+    config = {
+        "configs": [list(c) for c in configs],
+        "optimizer": f"adam({LR})",
+        "mlp": "40-256-256-10",
+        "cnn": "Conv(16,5)-ReLU-MaxPool(2)-Conv(32,5)-ReLU-MaxPool(2)-Dense(10)",
+        "repeats": repeats,
+        "scan_steps": scan_steps,
+        "scan_repeats": scan_repeats,
     }
     result = {
-        "config": {
-            "configs": [list(c) for c in configs],
-            "optimizer": f"adam({LR})",
-            "mlp": "40-256-256-10",
-            "cnn": "Conv(16,5)-ReLU-MaxPool(2)-Conv(32,5)-ReLU-MaxPool(2)-Dense(10)",
-            "repeats": repeats,
-        },
+        "config": config,
         "rows": rows,
+        "scan_rows": scan_rows,
         "summary": summary,
-        "targets": {
-            "ratio_vs_flax": target(
-                "max_ratio_vs_flax <= 1.0",
-                summary["max_ratio_vs_flax"],
-                summary["max_ratio_vs_flax"] <= 1.0,
-            )
-        },
+        "targets": _targets(summary),
     }
     write_result(out_dir, NAME, result)
     return result

@@ -24,11 +24,12 @@ Example:
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.typing import ArrayLike
 
 __all__ = ["gelu", "leaky_relu", "log_softmax", "relu", "sigmoid", "softmax", "tanh"]
 
 
-def sigmoid(x):
+def sigmoid(x: ArrayLike) -> jax.Array:
     """Logistic sigmoid.
 
     Math: `sigmoid(x) = 1 / (1 + exp(-x))`, computed by `lax.logistic`, which
@@ -43,7 +44,7 @@ def sigmoid(x):
     return lax.logistic(x)
 
 
-def tanh(x):
+def tanh(x: ArrayLike) -> jax.Array:
     """Hyperbolic tangent, `tanh(x) = (e^x - e^-x) / (e^x + e^-x)`.
 
     Args:
@@ -55,7 +56,7 @@ def tanh(x):
     return jnp.tanh(x)
 
 
-def relu(x):
+def relu(x: ArrayLike) -> jax.Array:
     """Rectified linear unit, `relu(x) = max(x, 0)` (derivative 0 at `x = 0`).
 
     Args:
@@ -67,7 +68,7 @@ def relu(x):
     return jax.nn.relu(x)
 
 
-def leaky_relu(x, alpha=0.01):
+def leaky_relu(x: ArrayLike, alpha: ArrayLike = 0.01) -> jax.Array:
     """Leaky ReLU: `x` where `x >= 0`, `alpha * x` elsewhere.
 
     Args:
@@ -77,10 +78,11 @@ def leaky_relu(x, alpha=0.01):
     Returns:
         Array like `x`.
     """
+    x = jnp.asarray(x)
     return jnp.where(x >= 0, x, alpha * x)
 
 
-def gelu(x, approximate=False):
+def gelu(x: ArrayLike, approximate: bool = False) -> jax.Array:
     """Gaussian error linear unit.
 
     Math: exact `gelu(x) = x * Phi(x) = x / 2 * (1 + erf(x / sqrt(2)))`;
@@ -97,7 +99,7 @@ def gelu(x, approximate=False):
     return jax.nn.gelu(x, approximate=approximate)
 
 
-def softmax(x, axis=-1, temperature=1.0):
+def softmax(x: ArrayLike, axis: int = -1, temperature: ArrayLike = 1.0) -> jax.Array:
     """Softmax with temperature along `axis`.
 
     Math: `softmax(x)_i = exp(z_i) / sum_j exp(z_j)` with
@@ -119,7 +121,7 @@ def softmax(x, axis=-1, temperature=1.0):
     return e / jnp.sum(e, axis=axis, keepdims=True)
 
 
-def log_softmax(x, axis=-1, temperature=1.0):
+def log_softmax(x: ArrayLike, axis: int = -1, temperature: ArrayLike = 1.0) -> jax.Array:
     """Log of `softmax(x, axis, temperature)`, computed stably.
 
     Math: `log_softmax(x)_i = z_i - log(sum_j exp(z_j))` with
@@ -133,5 +135,6 @@ def log_softmax(x, axis=-1, temperature=1.0):
     Returns:
         Array like `x`, `<= 0`, whose `exp` sums to 1 along `axis`.
     """
+    x = jnp.asarray(x)
     z = (x - lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True))) / temperature
     return z - jnp.log(jnp.sum(jnp.exp(z), axis=axis, keepdims=True))

@@ -19,17 +19,19 @@ Conventions
   (usually ``(x, y)``) and yields the same structure.
 """
 
-import gzip
 import io
 import os
 import random
 import zipfile
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any
 
 import jax
 import numpy as np
 
+from jaxnn._batching import batches, num_batches
+from jaxnn._dataset import Dataset
+from jaxnn._idx import find_idx, read_idx
 from jaxnn.results import write_bytes
 
 __all__ = [
@@ -46,15 +48,6 @@ __all__ = [
 ]
 
 _MNIST1D_VERSION = 1  # bump when the cached arrays change meaning
-
-
-class Dataset(NamedTuple):
-    """Train/test split: ``x_*`` float32, ``y_*`` int32 ids (or float32 targets)."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
 
 
 # --------------------------------------------------------------------- mnist1d
@@ -100,7 +93,7 @@ def _make_mnist1d(seed):
     )
 
 
-def mnist1d(seed=42, cache_dir=None):
+def mnist1d(seed: int = 42, cache_dir: str | os.PathLike | None = None) -> Dataset:
     """MNIST-1D (Greydanus & Steinbach): 4000 train / 1000 test signals of length 40, 10 classes.
 
     Generated offline with ``mnist1d.data.make_dataset`` using the package's
@@ -128,7 +121,7 @@ def mnist1d(seed=42, cache_dir=None):
 # ---------------------------------------------------------------------- digits
 
 
-def digits(test_fraction=0.2, seed=0):
+def digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """scikit-learn's 8x8 handwritten digits (1797 images, 10 classes), flattened to 64 pixels.
 
     Pixels are scaled from ``0..16`` to ``[0, 1]``. The split is stratified
@@ -192,7 +185,7 @@ def _moons(rng, n, noise):
     return x + noise * rng.standard_normal((n, 2)), y
 
 
-def moons(key, n_train=1000, n_test=1000, noise=0.1):
+def moons(key: Any, n_train: int = 1000, n_test: int = 1000, noise: float = 0.1) -> Dataset:
     r"""Two interleaving half circles (as ``sklearn.datasets.make_moons``).
 
     Class 0: :math:`(\cos t, \sin t)`; class 1: :math:`(1 - \cos t, \tfrac12 - \sin t)`;
@@ -208,7 +201,9 @@ def _spirals(rng, n, num_classes, noise):
     return np.stack([r * np.sin(theta), r * np.cos(theta)], axis=1), y
 
 
-def spirals(key, n_train=1000, n_test=1000, num_classes=3, noise=0.2):
+def spirals(
+    key: Any, n_train: int = 1000, n_test: int = 1000, num_classes: int = 3, noise: float = 0.2
+) -> Dataset:
     r"""Interleaved spiral arms (the CS231n toy problem), one per class.
 
     For class :math:`k` and radius :math:`r \sim U(0, 1)`:
@@ -227,7 +222,7 @@ def _xor(rng, n, noise):
     return np.stack([s0, s1], axis=1) + noise * rng.standard_normal((n, 2)), y
 
 
-def xor(key, n_train=1000, n_test=1000, noise=0.2):
+def xor(key: Any, n_train: int = 1000, n_test: int = 1000, noise: float = 0.2) -> Dataset:
     """XOR: four Gaussian blobs at ``(±1, ±1)`` with std ``noise``.
 
     Label 1 when the two coordinates of the centre have different signs,
@@ -242,7 +237,15 @@ def _poly(rng, n, coefficients, noise):
     return x, y.astype(np.float32)
 
 
-def polynomial_regression(key, degree=3, noise=0.1, n_train=100, n_test=100, *, coefficients=None):
+def polynomial_regression(
+    key: Any,
+    degree: int = 3,
+    noise: float = 0.1,
+    n_train: int = 100,
+    n_test: int = 100,
+    *,
+    coefficients: Any = None,
+) -> Dataset:
     r"""1-D polynomial regression, :math:`y = \sum_{k=0}^{d} c_k x^k + \text{noise}\,\varepsilon`.
 
     :math:`x \sim U(-1, 1)`; :math:`c_k \sim N(0, 1)` drawn from ``key`` unless
@@ -263,43 +266,7 @@ def polynomial_regression(key, degree=3, noise=0.1, n_train=100, n_test=100, *, 
 # ----------------------------------------------------------------------- MNIST
 
 
-def _find(folder, stem):
-    """``stem`` as distributed (``train-images-idx3-ubyte``), gzipped, or with a '.' before idx."""
-    dotted = stem.replace("-idx", ".idx")
-    for name in (stem, stem + ".gz", dotted, dotted + ".gz"):
-        if (folder / name).is_file():
-            return folder / name
-    present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-    raise FileNotFoundError(
-        f"No {stem} (or {stem}.gz) in {folder}; found {present or 'nothing'}. Download the "
-        "four MNIST / Fashion-MNIST IDX files into that folder (they are read offline)."
-    )
-
-
-def _read_idx(path, ndim):
-    """Read one IDX file and check its magic number: 0x00 0x00 <0x08 = ubyte> <ndim>."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        raw = fh.read()
-    expected = 0x0800 | ndim
-    magic = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
-    if magic != expected:
-        got = f"0x{magic:08X}" if magic is not None else f"a {len(raw)}-byte file"
-        raise ValueError(
-            f"{path} is not an IDX file of unsigned bytes with {ndim} dimension(s): expected "
-            f"magic number 0x{expected:08X}, got {got}."
-        )
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    body = raw[4 + 4 * ndim :]
-    if len(body) != int(np.prod(dims)):
-        raise ValueError(
-            f"{path} declares shape {dims} ({int(np.prod(dims))} bytes of data) but holds "
-            f"{len(body)} bytes; the file is truncated or corrupt."
-        )
-    return np.frombuffer(body, np.uint8).reshape(dims)
-
-
-def load_mnist(path):
+def load_mnist(path: str | os.PathLike) -> Dataset:
     """MNIST or Fashion-MNIST from the four standard IDX files in folder ``path``.
 
     Looks for ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
@@ -310,84 +277,11 @@ def load_mnist(path):
     folder = Path(path).expanduser()
     out = []
     for split in ("train", "t10k"):
-        images = _read_idx(_find(folder, f"{split}-images-idx3-ubyte"), 3)
-        labels = _read_idx(_find(folder, f"{split}-labels-idx1-ubyte"), 1)
+        images = read_idx(find_idx(folder, f"{split}-images-idx3-ubyte"), 3)
+        labels = read_idx(find_idx(folder, f"{split}-labels-idx1-ubyte"), 1)
         if images.shape[0] != labels.shape[0]:
             raise ValueError(
                 f"{split} split: {images.shape[0]} images but {labels.shape[0]} labels in {folder}."
             )
         out += [(images / 255.0).astype(np.float32), labels.astype(np.int32)]
     return Dataset(*out)
-
-
-# ------------------------------------------------------------------ batching
-
-
-def num_batches(n, batch_size, drop_remainder=True):
-    """Batches per epoch: ``n // batch_size``, or ``ceil(n / batch_size)`` when keeping the rest."""
-    return n // batch_size if drop_remainder else -(-n // batch_size)
-
-
-def _check_batches(data, batch_size, drop_remainder):
-    if isinstance(data, Dataset):
-        raise TypeError(
-            "batches() takes arrays that share a leading dimension, e.g. "
-            "(data.x_train, data.y_train); got a whole Dataset (train and test)."
-        )
-    leaves = jax.tree_util.tree_leaves(data)
-    if not leaves:
-        raise ValueError("batches() got no arrays; pass e.g. (x, y).")
-    shapes = [np.shape(a) for a in leaves]
-    if any(len(s) == 0 for s in shapes) or len({s[0] for s in shapes}) != 1:
-        raise ValueError(
-            f"All arrays passed to batches() must share a leading (example) dimension; "
-            f"got shapes {shapes}."
-        )
-    n = shapes[0][0]
-    if n == 0:
-        raise ValueError(f"batches() got an empty dataset (leading dimension 0; shapes {shapes}).")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(f"batch_size must be a positive int; got {batch_size!r}.")
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size}.")
-    if drop_remainder and batch_size > n:
-        raise ValueError(
-            f"batch_size {batch_size} is larger than the dataset ({n} examples), so "
-            "drop_remainder=True would yield no batch; lower batch_size or pass "
-            "drop_remainder=False."
-        )
-    return n
-
-
-def batches(key, data, batch_size, *, shuffle=True, drop_remainder=True):
-    """One epoch of minibatches of ``data`` (a pytree of arrays, usually ``(x, y)``).
-
-    A permutation ``jax.random.permutation(key, n)`` (identity when
-    ``shuffle=False``; then ``key`` may be ``None``) is cut into consecutive
-    chunks of ``batch_size``; each example appears at most once per epoch. The
-    last short chunk is dropped when ``drop_remainder`` (so every batch has a
-    fixed shape and a jitted step compiles once), kept otherwise. Inputs are
-    validated when ``batches`` is called, not when iteration starts.
-
-    Yields:
-      Pytrees with the structure of ``data`` holding the batch's rows.
-
-    Example:
-      >>> for xb, yb in batches(jax.random.key(0), (x, y), 32):  # doctest: +SKIP
-      ...     state, metrics = step(state, (xb, yb))
-    """
-    n = _check_batches(data, batch_size, drop_remainder)
-    if shuffle:
-        if key is None:
-            raise ValueError("batches(shuffle=True) needs a PRNG key; got None.")
-        order = np.asarray(jax.random.permutation(key, n))
-    else:
-        order = np.arange(n)
-    count = num_batches(n, batch_size, drop_remainder)
-
-    def _iterate():
-        for b in range(count):
-            idx = order[b * batch_size : (b + 1) * batch_size]
-            yield jax.tree_util.tree_map(lambda a, i=idx: a[i], data)
-
-    return _iterate()

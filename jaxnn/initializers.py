@@ -33,6 +33,8 @@ Example:
 """
 
 import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -48,11 +50,13 @@ __all__ = [
     "zeros",
 ]
 
+Initializer = Callable[..., jax.Array]  # (key, shape, dtype=jnp.float32) -> array
+
 # Standard deviation of a standard normal truncated to (-2, 2).
 _TRUNCATED_STDDEV = 0.87962566103423978
 
 
-def zeros(key, shape, dtype=jnp.float32):
+def zeros(key: Any, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
     """Initializer that returns zeros (the key is ignored).
 
     Args:
@@ -67,7 +71,7 @@ def zeros(key, shape, dtype=jnp.float32):
     return jnp.zeros(shape, dtype)
 
 
-def ones(key, shape, dtype=jnp.float32):
+def ones(key: Any, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
     """Initializer that returns ones (the key is ignored).
 
     Args:
@@ -82,7 +86,7 @@ def ones(key, shape, dtype=jnp.float32):
     return jnp.ones(shape, dtype)
 
 
-def normal(stddev=1e-2):
+def normal(stddev: float = 1e-2) -> Initializer:
     """Factory for an untruncated normal initializer, `w ~ N(0, stddev^2)`.
 
     Args:
@@ -111,7 +115,7 @@ def _fans(shape):
     return receptive * shape[-2], receptive * shape[-1]
 
 
-def _variance_scaling(scale, mode, distribution):
+def _variance_scaling(scale: float, mode: str, distribution: str) -> Initializer:
     """Initializer with `Var = scale / fan`, `fan` chosen by `mode`."""
 
     def init(key, shape, dtype=jnp.float32):
@@ -126,7 +130,7 @@ def _variance_scaling(scale, mode, distribution):
     return init
 
 
-def glorot_uniform():
+def glorot_uniform() -> Initializer:
     """Glorot (Xavier) uniform: `w ~ U(-a, a)`, `a = sqrt(6 / (fan_in + fan_out))`.
 
     Math: `Var(w) = a^2 / 3 = 2 / (fan_in + fan_out)`.
@@ -137,7 +141,7 @@ def glorot_uniform():
     return _variance_scaling(1.0, "fan_avg", "uniform")
 
 
-def glorot_normal():
+def glorot_normal() -> Initializer:
     """Glorot (Xavier) normal: truncated normal with `Var(w) = 2 / (fan_in + fan_out)`.
 
     Returns:
@@ -146,7 +150,7 @@ def glorot_normal():
     return _variance_scaling(1.0, "fan_avg", "truncated_normal")
 
 
-def he_uniform():
+def he_uniform() -> Initializer:
     """He (Kaiming) uniform: `w ~ U(-a, a)`, `a = sqrt(6 / fan_in)`, so `Var(w) = 2 / fan_in`.
 
     Returns:
@@ -155,7 +159,7 @@ def he_uniform():
     return _variance_scaling(2.0, "fan_in", "uniform")
 
 
-def he_normal():
+def he_normal() -> Initializer:
     """He (Kaiming) normal: truncated normal with `Var(w) = 2 / fan_in`.
 
     Returns:
@@ -164,7 +168,7 @@ def he_normal():
     return _variance_scaling(2.0, "fan_in", "truncated_normal")
 
 
-def lecun_normal():
+def lecun_normal() -> Initializer:
     """LeCun normal: truncated normal with `Var(w) = 1 / fan_in`.
 
     Returns:

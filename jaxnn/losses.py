@@ -30,9 +30,23 @@ Conventions
 
 import functools
 import operator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from jaxnn._loss_checks import (
+    _check_huber_delta,
+    _check_label_range,
+    _check_reduction,
+    _check_smoothing,
+    _class_targets,
+    _floating,
+    _reduce,
+    _regression_inputs,
+    _same_shape,
+)
 
 __all__ = [
     "accuracy",
@@ -45,53 +59,8 @@ __all__ = [
     "softmax_cross_entropy",
 ]
 
-_REDUCTIONS = ("mean", "sum", "none")
 
-
-def _reduce(values, reduction):
-    if reduction == "mean":
-        return jnp.mean(values)
-    if reduction == "sum":
-        return jnp.sum(values)
-    return values
-
-
-def _check_reduction(reduction, name):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{name}: reduction must be one of {_REDUCTIONS}; got {reduction!r}.")
-
-
-def _floating(x, what, name):
-    """Convert `x` to an array and require a floating-point dtype."""
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(
-            f"{name}: {what} must have a floating-point dtype; got {x.dtype} with shape "
-            f"{x.shape}. Cast them first, e.g. `{what}.astype(jnp.float32)`."
-        )
-    return x
-
-
-def _same_shape(predictions, targets, name, pred_name="predictions", tgt_name="targets"):
-    if predictions.shape != targets.shape:
-        raise ValueError(
-            f"{name}: {tgt_name} must have the same shape as {pred_name}; got {pred_name} "
-            f"{predictions.shape} ({predictions.dtype}) and {tgt_name} {targets.shape} "
-            f"({targets.dtype}). Reshape one of them (e.g. `{tgt_name}.reshape"
-            f"({pred_name}.shape)`) so that nothing broadcasts by accident."
-        )
-
-
-def _regression_inputs(predictions, targets, name):
-    predictions = _floating(predictions, "predictions", name)
-    targets = jnp.asarray(targets)
-    _same_shape(predictions, targets, name)
-    if not jnp.issubdtype(targets.dtype, jnp.floating):
-        targets = targets.astype(predictions.dtype)
-    return predictions, targets
-
-
-def mse(predictions, targets, *, reduction="mean"):
+def mse(predictions: ArrayLike, targets: ArrayLike, *, reduction: str = "mean") -> jax.Array:
     r"""Mean squared error.
 
     .. math:: \ell_i = (p_i - t_i)^2 \qquad \text{(no factor } 1/2\text{)}
@@ -110,7 +79,7 @@ def mse(predictions, targets, *, reduction="mean"):
     return _reduce(jnp.square(predictions - targets), reduction)
 
 
-def mae(predictions, targets, *, reduction="mean"):
+def mae(predictions: ArrayLike, targets: ArrayLike, *, reduction: str = "mean") -> jax.Array:
     r"""Mean absolute error, :math:`\ell_i = |p_i - t_i|`.
 
     :math:`|\cdot|` has no derivative at :math:`p_i = t_i`; there ``jax.grad``
@@ -126,7 +95,13 @@ def mae(predictions, targets, *, reduction="mean"):
     return _reduce(jnp.abs(predictions - targets), reduction)
 
 
-def huber(predictions, targets, delta=1.0, *, reduction="mean"):
+def huber(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    delta: ArrayLike = 1.0,
+    *,
+    reduction: str = "mean",
+) -> jax.Array:
     r"""Huber loss: quadratic near zero, linear beyond ``delta``.
 
     With :math:`e = p - t`,
@@ -141,10 +116,12 @@ def huber(predictions, targets, delta=1.0, *, reduction="mean"):
     Args:
       predictions: floating-point array of any shape.
       targets: array of the same shape.
-      delta: positive threshold between the quadratic and linear regimes.
+      delta: positive threshold between the quadratic and linear regimes
+        (checked when concrete: ``delta <= 0`` raises a ValueError).
       reduction: ``"mean"`` (over all elements), ``"sum"`` or ``"none"``.
     """
     _check_reduction(reduction, "huber")
+    _check_huber_delta(delta)
     predictions, targets = _regression_inputs(predictions, targets, "huber")
     abs_err = jnp.abs(predictions - targets)
     quadratic = jnp.minimum(abs_err, delta)
@@ -152,40 +129,13 @@ def huber(predictions, targets, delta=1.0, *, reduction="mean"):
     return _reduce(0.5 * quadratic**2 + delta * linear, reduction)
 
 
-def _class_targets(logits, labels, name):
-    """Validate labels against logits ``(..., C)``; return (labels, is_integer)."""
-    logits = _floating(logits, "logits", name)
-    labels = jnp.asarray(labels)
-    if logits.ndim == 0:
-        raise ValueError(
-            f"{name}: logits must have a class axis last, shape (..., num_classes); "
-            f"got a scalar ({logits.dtype})."
-        )
-    if jnp.issubdtype(labels.dtype, jnp.integer):
-        if labels.shape != logits.shape[:-1]:
-            raise ValueError(
-                f"{name}: integer labels are class ids and must have shape "
-                f"logits.shape[:-1] = {logits.shape[:-1]}; got labels {labels.shape} "
-                f"({labels.dtype}) for logits {logits.shape} ({logits.dtype})."
-            )
-        return logits, labels, True
-    if labels.ndim != logits.ndim:
-        raise ValueError(
-            f"{name}: floating-point labels are one-hot/probability targets and must "
-            f"have the same ndim and shape as logits {logits.shape}; got labels "
-            f"{labels.shape} ({labels.dtype}). If they are class ids, cast them to an "
-            f"integer dtype (`labels.astype(jnp.int32)`)."
-        )
-    if labels.shape != logits.shape:
-        raise ValueError(
-            f"{name}: one-hot/probability labels must have the logits' shape "
-            f"{logits.shape} (num_classes = {logits.shape[-1]}); got labels "
-            f"{labels.shape} ({labels.dtype})."
-        )
-    return logits, labels.astype(logits.dtype), False
-
-
-def softmax_cross_entropy(logits, labels, label_smoothing=0.0, *, reduction="mean"):
+def softmax_cross_entropy(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    label_smoothing: ArrayLike = 0.0,
+    *,
+    reduction: str = "mean",
+) -> jax.Array:
     r"""Softmax cross entropy from logits, stable for logits of any magnitude.
 
     With :math:`\log q = \mathrm{log\_softmax}(z) = z - \mathrm{logsumexp}(z)`
@@ -202,9 +152,13 @@ def softmax_cross_entropy(logits, labels, label_smoothing=0.0, *, reduction="mea
     Args:
       logits: floating-point array ``(..., C)``.
       labels: integer class ids of shape ``logits.shape[:-1]``, or one-hot /
-        probability targets of shape ``logits.shape`` (any float dtype). Ids
-        outside ``[0, C)`` give NaN, as in optax (not checked: they may be traced).
-      label_smoothing: :math:`\alpha \in [0, 1]`; may be a traced scalar.
+        probability targets of shape ``logits.shape`` (any float dtype).
+        Concrete ids outside ``[0, C)`` raise a ValueError. Under ``jit`` /
+        ``vmap`` / ``grad`` the values are unknown while tracing and cannot be
+        checked: the loss of an example with such an id is NaN (with or
+        without label smoothing), so the mean is NaN and training visibly diverges.
+      label_smoothing: :math:`\alpha \in [0, 1)`; may be a traced scalar
+        (checked only when concrete).
       reduction: ``"mean"`` over the examples (all of ``logits.shape[:-1]``),
         ``"sum"``, or ``"none"`` (shape ``logits.shape[:-1]``).
 
@@ -214,7 +168,12 @@ def softmax_cross_entropy(logits, labels, label_smoothing=0.0, *, reduction="mea
     """
     name = "softmax_cross_entropy"
     _check_reduction(reduction, name)
+    _check_smoothing(label_smoothing, name)
     logits, labels, is_int = _class_targets(logits, labels, name)
+    num_classes = logits.shape[-1]
+    if is_int:
+        _check_label_range(labels, num_classes, name)
+        valid = (labels >= 0) & (labels < num_classes)
     smooth = not (isinstance(label_smoothing, (int, float)) and label_smoothing == 0)
     if is_int and not smooth:
         # logsumexp(z) - z[y]: no full log_softmax and no one-hot needed.
@@ -227,10 +186,14 @@ def softmax_cross_entropy(logits, labels, label_smoothing=0.0, *, reduction="mea
             alpha = jnp.asarray(label_smoothing, logits.dtype)
             labels = (1.0 - alpha) * labels + alpha / logits.shape[-1]
         per_example = -jnp.sum(labels * jax.nn.log_softmax(logits, axis=-1), axis=-1)
+    if is_int:  # traced out-of-range ids: NaN (take_along_axis alone gives NaN, one_hot zeros)
+        per_example = jnp.where(valid, per_example, jnp.nan)
     return _reduce(per_example, reduction)
 
 
-def binary_cross_entropy(logits, labels, *, reduction="mean"):
+def binary_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, reduction: str = "mean"
+) -> jax.Array:
     r"""Sigmoid binary cross entropy from logits, elementwise and stable.
 
     .. math::
@@ -255,7 +218,7 @@ def binary_cross_entropy(logits, labels, *, reduction="mean"):
     return _reduce(values, reduction)
 
 
-def accuracy(logits, labels):
+def accuracy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
     """Fraction of examples whose ``argmax`` logit is the label.
 
     Args:
@@ -276,7 +239,7 @@ def accuracy(logits, labels):
     return jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
 
 
-def l2_penalty(params):
+def l2_penalty(params: Any) -> jax.Array:
     r"""Sum of squares over every leaf: :math:`\sum_i w_i^2`.
 
     There is **no** factor 1/2: ``weight_decay * l2_penalty(params)`` has
@@ -286,7 +249,7 @@ def l2_penalty(params):
     return _tree_sum(jnp.square, params)
 
 
-def l1_penalty(params):
+def l1_penalty(params: Any) -> jax.Array:
     r"""Sum of absolute values over every leaf: :math:`\sum_i |w_i|`.
 
     Equals ``optax.tree.norm(params, ord=1)``. An empty tree gives ``0.0``.

@@ -16,6 +16,7 @@ from jaxnn import layers as L
 from jaxnn.gradcheck import numerical_grad
 
 KEY = jax.random.key(0)
+IMPLS = ("patches", "lax")
 
 # (id, layer, input_shape); -1 is an unknown batch size.
 SHAPE_CASES = [
@@ -26,6 +27,9 @@ SHAPE_CASES = [
     ("conv2d_same_s2", L.Conv(4, (3, 3), strides=2), (2, 9, 7, 3)),
     ("conv2d_valid_s21", L.Conv(4, (2, 3), strides=(2, 1), padding="VALID"), (-1, 8, 9, 3)),
     ("conv3d", L.Conv(2, (2, 2, 2), padding="VALID"), (1, 4, 3, 4, 1)),
+    ("conv1d_dilated", L.Conv(4, 3, kernel_dilation=2, padding="VALID"), (-1, 11, 2)),
+    ("conv2d_groups", L.Conv(6, (3, 3), strides=2, feature_group_count=3), (2, 7, 8, 3)),
+    ("conv1d_lax", L.Conv(4, 3, strides=2, impl="lax"), (2, 9, 2)),
     ("maxpool1d", L.MaxPool(2), (2, 9, 3)),
     ("maxpool2d_valid", L.MaxPool((2, 2)), (-1, 7, 8, 3)),
     ("maxpool2d_same_s2", L.MaxPool((3, 3), strides=2, padding="SAME"), (2, 9, 10, 3)),
@@ -112,6 +116,65 @@ def test_declared_output_shape_equals_applied_shape(case):
         chex.assert_trees_all_equal_shapes_and_dtypes(new_state, state)
 
 
+# ------------------------------------------------------------------------ dtypes
+
+
+def _float_dtypes(tree):
+    return {leaf.dtype for leaf in jax.tree_util.tree_leaves(tree)}
+
+
+@pytest.mark.parametrize("case", SHAPE_CASES, ids=[c[0] for c in SHAPE_CASES])
+def test_float32_stays_float32_under_x64(case, x64):
+    """One rule under x64: parameters default to float32 and a float32 input gives a
+    float32 output and float32 state (dtypes are static, so eval_shape is exact)."""
+    _, layer, input_shape = case
+    _, params, state = _shapes(layer, input_shape)
+    assert _float_dtypes((params, state)) <= {jnp.dtype(jnp.float32)}
+    for train in (False, True):
+        run = lambda p, s, x, train=train: layer.apply(p, s, x, key=KEY, train=train)
+        y, new_state = jax.eval_shape(run, params, state, _input(input_shape))
+        assert y.dtype == jnp.float32, (train, y.dtype)
+        chex.assert_trees_all_equal_shapes_and_dtypes(new_state, state)
+
+
+F64 = jnp.float64
+F64_CASES = [
+    ("dense", L.Dense(5, dtype=F64), (-1, 3)),
+    ("mlp", L.mlp([4, 2], dtype=F64), (-1, 3)),
+    ("conv_patches", L.Conv(4, 3, dtype=F64, impl="patches"), (-1, 9, 2)),
+    ("conv_lax", L.Conv(4, (2, 2), dtype=F64, impl="lax"), (-1, 5, 4, 2)),
+    ("batchnorm", L.BatchNorm(dtype=F64), (-1, 3)),
+    ("layernorm", L.LayerNorm(dtype=F64), (-1, 3)),
+    ("rmsnorm", L.RMSNorm(dtype=F64), (-1, 3)),
+]
+
+
+@pytest.mark.parametrize("case", F64_CASES, ids=[c[0] for c in F64_CASES])
+def test_dtype_float64_gives_float64_parameters_and_outputs(case, x64):
+    _, layer, input_shape = case
+    _, params, state = _shapes(layer, input_shape)
+    assert _float_dtypes((params, state)) == {jnp.dtype(F64)}
+    for x_dtype in (np.float32, np.float64):  # float32 inputs promote to the parameters' float64
+        run = lambda p, s, x: layer.apply(p, s, x, key=KEY, train=True)
+        y, new_state = jax.eval_shape(run, params, state, _input(input_shape, x_dtype))
+        assert y.dtype == F64
+        chex.assert_trees_all_equal_shapes_and_dtypes(new_state, state)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_conv_promotes_a_float64_input_with_a_float32_kernel(impl, x64):
+    """Like Dense (x @ w) and flax: the input and kernel are promoted to float64."""
+    conv = L.Conv(4, (3, 2), impl=impl)
+    params, _ = _params(conv, (-1, 6, 5, 3))  # float32
+    x = _input((2, 6, 5, 3), np.float64)
+    params64 = jax.tree_util.tree_map(lambda a: a.astype(np.float64), params)
+    y, y64 = jax.jit(lambda p, q, x: (conv.apply(p, (), x)[0], conv.apply(q, (), x)[0]))(
+        params, params64, x
+    )
+    assert y.dtype == F64
+    chex.assert_trees_all_close(y, y64, rtol=1e-13, atol=1e-13)  # the same float64 products
+
+
 # ------------------------------------------------------------------ flax parity
 
 
@@ -128,27 +191,56 @@ def test_dense_matches_flax(shape):
     chex.assert_trees_all_close(y, ref, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize(
-    "kernel, strides, padding, shape",
-    [
-        ((3,), 1, "SAME", (2, 9, 3)),
-        ((4,), 2, "VALID", (2, 11, 3)),
-        ((3, 2), (2, 1), "VALID", (2, 8, 7, 3)),
-        ((3, 3), 2, "SAME", (2, 8, 7, 3)),
-    ],
-)
-def test_conv_matches_flax(kernel, strides, padding, shape):
-    layer = L.Conv(4, kernel, strides, padding)
-    flax_conv = nn.Conv(4, kernel, strides=strides, padding=padding)
-    params, _ = _params(layer, shape)
+CONV_CASES = [  # kernel, strides, padding, kernel_dilation, feature_group_count, input shape
+    ((3,), 1, "SAME", 1, 1, (2, 9, 3)),
+    ((4,), 2, "VALID", 1, 1, (2, 11, 3)),
+    ((3, 2), (2, 1), "VALID", 1, 1, (2, 8, 7, 3)),
+    ((3, 3), 2, "SAME", 1, 1, (2, 8, 7, 3)),
+    ((5,), 3, "SAME", 1, 1, (2, 40, 1)),
+    ((3,), 2, "SAME", 2, 1, (2, 10, 2)),
+    ((2, 3), 1, "VALID", (2, 1), 1, (2, 7, 6, 3)),
+    ((3,), 1, "SAME", 1, 2, (2, 9, 4)),
+    ((3, 3), (1, 2), "SAME", 2, 4, (2, 9, 8, 4)),
+    ((2, 2, 2), (1, 2, 1), "SAME", 1, 1, (1, 4, 5, 3, 2)),
+    ((2, 3, 2), 1, "VALID", (1, 2, 1), 2, (1, 4, 6, 3, 2)),
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=[str(i) for i in range(len(CONV_CASES))])
+def test_conv_matches_flax(case):
+    """Both implementations (patches x matmul and lax.conv_general_dilated) against
+    flax.linen.Conv, output and gradients, in float32. The sums have at most
+    prod(kernel) * C = 36 terms of size ~1, so float32 rounding is ~1e-6; 1e-5 leaves
+    room for the different summation orders."""
+    kernel, strides, padding, dilation, groups, shape = case
+    kw = dict(kernel_dilation=dilation, feature_group_count=groups)
+    ours = {impl: L.Conv(4, kernel, strides, padding, impl=impl, **kw) for impl in IMPLS}
+    flax_conv = nn.Conv(4, kernel, strides=strides, padding=padding, **kw)
+    params, _ = _params(ours["lax"], shape)
 
     @jax.jit
-    def pair(params, x):
-        ref = flax_conv.apply({"params": {"kernel": params["w"], "bias": params["b"]}}, x)
-        return layer.apply(params, (), x)[0], ref
+    def run(params, x):
+        flax_params = lambda p: {"params": {"kernel": p["w"], "bias": p["b"]}}
+        fns = {impl: lambda p, x, c=c: c.apply(p, (), x)[0] for impl, c in ours.items()}
+        fns["flax"] = lambda p, x: flax_conv.apply(flax_params(p), x)
+        w = jnp.cos(jnp.arange(4.0)).reshape((1,) * (x.ndim - 1) + (4,))  # generic weights
+        grads = {k: jax.grad(lambda p, x, f=f: jnp.sum(jnp.tanh(f(p, x)) * w), (0, 1))(params, x)
+                 for k, f in fns.items()}  # fmt: skip
+        return {k: f(params, x) for k, f in fns.items()}, grads
 
-    y, ref = pair(params, _input(shape))
-    chex.assert_trees_all_close(y, ref, rtol=1e-5, atol=1e-5)
+    ys, grads = run(params, _input(shape))
+    for impl in IMPLS:
+        chex.assert_trees_all_close(ys[impl], ys["flax"], rtol=1e-5, atol=1e-5)
+        chex.assert_trees_all_close(grads[impl], grads["flax"], rtol=1e-5, atol=1e-5)
+
+
+def test_conv_auto_picks_patches_on_cpu_and_lax_when_asked():
+    """On the CPU backend "auto" traces no convolution primitive (patches x matmul)."""
+    x, conv = _input((2, 9, 3)), {impl: L.Conv(4, 3, impl=impl) for impl in ("auto", "lax")}
+    params, _ = _params(conv["lax"], (2, 9, 3))
+    text = {k: str(jax.make_jaxpr(c.apply)(params, (), x)) for k, c in conv.items()}
+    assert "conv_general_dilated" in text["lax"]
+    assert ("conv_general_dilated" in text["auto"]) == (jax.default_backend() != "cpu")
 
 
 @pytest.mark.parametrize("fast_variance, tol", [(False, 1e-6), (True, 1e-5)])
@@ -304,6 +396,13 @@ GRAD_CASES = [
     ("dense", L.Dense(3), (2, 4), False),
     ("conv1d", L.Conv(3, 3, strides=2), (2, 7, 2), False),
     ("conv2d", L.Conv(2, (2, 3), padding="VALID"), (2, 4, 5, 2), False),
+    ("conv1d_lax", L.Conv(3, 3, strides=2, impl="lax"), (2, 7, 2), False),
+    (
+        "conv2d_dilated_groups",
+        L.Conv(4, (2, 2), kernel_dilation=2, feature_group_count=2),
+        (2, 5, 4, 2),
+        False,
+    ),  # fmt: skip
     ("maxpool", L.MaxPool((2, 2), strides=1, padding="SAME"), (2, 4, 4, 2), False),
     ("avgpool", L.AvgPool(3, strides=2, padding="SAME"), (2, 7, 2), False),
     ("flatten", L.Flatten, (2, 3, 2), False),

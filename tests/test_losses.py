@@ -187,7 +187,8 @@ def test_cross_entropy_gradient_is_softmax_minus_targets(smoothing):
 
 def test_label_smoothing_equals_optax_smooth_labels_then_ce():
     logits, labels = _class_data(11)
-    for alpha in [0.0, 0.1, 0.5, 1.0]:
+    # alpha = 1 (uniform targets, labels ignored) is rejected: label_smoothing is in [0, 1).
+    for alpha in [0.0, 0.1, 0.5, 0.99]:
         smoothed = optax.smooth_labels(jax.nn.one_hot(labels, 5), alpha)
         expected = jnp.mean(optax.losses.softmax_cross_entropy(logits, smoothed))
         chex.assert_trees_all_close(
@@ -298,3 +299,16 @@ def test_mae_gradient_at_zero_residual_is_the_documented_subgradient():
     t = jnp.array([1.0, 0.0, 3.0, 5.0])
     g = jax.grad(losses.mae)(p, t)
     np.testing.assert_array_equal(np.asarray(g), np.array([1.0, 1.0, 1.0, -1.0]) / 4)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_traced_out_of_range_labels_give_nan(smoothing):
+    """Under jit the ids are unknown while tracing: an example whose id is outside [0, C)
+    has loss NaN (with and without smoothing); the other examples are unaffected."""
+    logits = jnp.asarray(np.random.default_rng(0).normal(size=(4, 3)), jnp.float32)
+    f = jax.jit(lambda z, y: losses.softmax_cross_entropy(z, y, smoothing, reduction="none"))
+    got = np.asarray(f(logits, jnp.array([0, 3, -1, 2])))
+    assert np.isnan(got[1]) and np.isnan(got[2])
+    want = f(logits, jnp.array([0, 0, 0, 2]))
+    np.testing.assert_allclose(got[[0, 3]], np.asarray(want)[[0, 3]], rtol=1e-6)
+    assert np.isnan(f(logits, jnp.array([0, 1, 3, 2])).mean())

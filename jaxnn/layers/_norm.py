@@ -1,4 +1,4 @@
-"""Normalization layers: BatchNorm, LayerNorm, RMSNorm (re-exported by `jaxnn.layers`).
+"""Normalization layers: BatchNorm, LayerNorm, RMSNorm.
 
 Conventions (the numerics of `flax.linen`, checked against it in the tests):
 
@@ -12,16 +12,23 @@ Conventions (the numerics of `flax.linen`, checked against it in the tests):
   exactly and flax's default `E[x^2] - E[x]^2` up to rounding, without its
   cancellation for inputs with a large mean.
 * Statistics are computed in at least float32 (half-precision inputs are promoted).
+* Parameters (and BatchNorm's running statistics) have the layer's `dtype`,
+  float32 by default also under x64; the output dtype is JAX's promotion of the
+  input's (at least float32) and the parameters' dtypes.
 * BatchNorm momentum is flax's: `running = momentum * running + (1 - momentum) * batch`
   (so `momentum=0.9` is PyTorch's `momentum=0.1`).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxnn._layer_base import Layer, _broadcast, _check_float, _check_tree, _known
-
-__all__ = ["BatchNorm", "LayerNorm", "RMSNorm"]
+from jaxnn.layers._checks import _broadcast, _check_float, _check_tree, _known, _param_dtype
+from jaxnn.layers._protocol import Layer
 
 
 def _stats_dtype(x):
@@ -35,18 +42,22 @@ def _moments(x, axes):
     return mean, var
 
 
-def _norm_init(name, with_bias=True, with_state=False):
+def _norm_init(name, dtype, with_bias=True, with_state=False):
     def init(key, input_shape):
-        shape = _known(name, input_shape, [-1], "the number of features (last dimension)")
+        what = "the number of features (last dimension)"
+        shape = _known(name, input_shape, [-1], what, layout="(batch, ..., features)")
         c = shape[-1]
-        params = {"scale": jnp.ones((c,))} | ({"bias": jnp.zeros((c,))} if with_bias else {})
-        state = {"mean": jnp.zeros((c,)), "var": jnp.ones((c,))} if with_state else ()
+        ones, zeros = jnp.ones((c,), dtype), jnp.zeros((c,), dtype)
+        params = {"scale": ones} | ({"bias": zeros} if with_bias else {})
+        state = {"mean": zeros, "var": ones} if with_state else ()
         return shape, params, state
 
     return init
 
 
-def BatchNorm(momentum=0.9, eps=1e-5):
+def BatchNorm(
+    momentum: float | jax.Array = 0.9, eps: float | jax.Array = 1e-5, *, dtype: Any = jnp.float32
+) -> Layer:
     """Batch normalization over every axis but the last (features).
 
     Math: `y = (x - mu) / sqrt(var + eps) * scale + bias`. With `train=True`,
@@ -59,12 +70,14 @@ def BatchNorm(momentum=0.9, eps=1e-5):
     Args:
         momentum: decay of the running averages (flax convention; number or traced scalar).
         eps: added to the variance inside the square root.
+        dtype: dtype of the parameters and running statistics (default float32).
 
     Returns:
         A `Layer` with params `{"scale": (C,), "bias": (C,)}` and state
         `{"mean": (C,), "var": (C,)}` (initially zeros and ones).
     """
     name = f"BatchNorm(momentum={momentum}, eps={eps})"
+    dtype = _param_dtype(name, dtype)
 
     def apply(params, state, x, *, key=None, train=False):
         x = _check_float(name, x)
@@ -85,10 +98,10 @@ def BatchNorm(momentum=0.9, eps=1e-5):
         mul = lax.rsqrt(_broadcast(var, x.ndim) + eps) * _broadcast(params["scale"], x.ndim)
         return (xs - _broadcast(mean, x.ndim)) * mul + _broadcast(params["bias"], x.ndim), new_state
 
-    return Layer(_norm_init(name, with_state=True), apply)
+    return Layer(_norm_init(name, dtype, with_state=True), apply)
 
 
-def LayerNorm(eps=1e-5):
+def LayerNorm(eps: float | jax.Array = 1e-5, *, dtype: Any = jnp.float32) -> Layer:
     """Layer normalization over the last axis (features), per example.
 
     Math: `y = (x - mean(x)) / sqrt(var(x) + eps) * scale + bias`, statistics
@@ -96,11 +109,13 @@ def LayerNorm(eps=1e-5):
 
     Args:
         eps: added to the variance inside the square root (flax's default is 1e-6).
+        dtype: dtype of the parameters (default float32).
 
     Returns:
         A `Layer` with params `{"scale": (C,), "bias": (C,)}` and state `()`.
     """
     name = f"LayerNorm(eps={eps})"
+    dtype = _param_dtype(name, dtype)
 
     def apply(params, state, x, *, key=None, train=False):
         x = _check_float(name, x)
@@ -110,21 +125,23 @@ def LayerNorm(eps=1e-5):
         y = (x - mean) * lax.rsqrt(var + eps)
         return y * _broadcast(params["scale"], x.ndim) + _broadcast(params["bias"], x.ndim), state
 
-    return Layer(_norm_init(name), apply)
+    return Layer(_norm_init(name, dtype), apply)
 
 
-def RMSNorm(eps=1e-6):
+def RMSNorm(eps: float | jax.Array = 1e-6, *, dtype: Any = jnp.float32) -> Layer:
     """Root-mean-square normalization over the last axis (Zhang & Sennrich 2019).
 
     Math: `y = x / sqrt(mean(x^2) + eps) * scale` (no centering, no bias).
 
     Args:
         eps: added to the mean square inside the square root.
+        dtype: dtype of the parameters (default float32).
 
     Returns:
         A `Layer` with params `{"scale": (C,)}` and state `()`.
     """
     name = f"RMSNorm(eps={eps})"
+    dtype = _param_dtype(name, dtype)
 
     def apply(params, state, x, *, key=None, train=False):
         x = _check_float(name, x)
@@ -133,4 +150,4 @@ def RMSNorm(eps=1e-6):
         ms = jnp.mean(jnp.square(_stats_dtype(x)), axis=-1, keepdims=True)
         return x * lax.rsqrt(ms + eps) * _broadcast(params["scale"], x.ndim), state
 
-    return Layer(_norm_init(name, with_bias=False), apply)
+    return Layer(_norm_init(name, dtype, with_bias=False), apply)
