@@ -13,7 +13,8 @@ import numpy as np
 _MAX_TREE_CHARS = 200
 
 
-def _short(obj) -> str:
+def short(obj: object) -> str:
+    """`str(obj)`, cut to 200 characters for error messages."""
     text = str(obj)
     return text if len(text) <= _MAX_TREE_CHARS else text[: _MAX_TREE_CHARS - 3] + "..."
 
@@ -29,7 +30,7 @@ def check_same_tree(name: str, tree, params, params_name: str = "params") -> Non
     if p_def != t_def:
         raise ValueError(
             f"{name} must have the same tree structure as {params_name}, but {name} is "
-            f"{_short(t_def)} and {params_name} is {_short(p_def)}. Build it from "
+            f"{short(t_def)} and {params_name} is {short(p_def)}. Build it from "
             f"{params_name} (e.g. random_direction(key, {params_name}) or jax.tree.map)."
         )
     p_leaves = jax.tree_util.tree_flatten_with_path(params)[0]
@@ -55,7 +56,7 @@ def check_loss_fn(loss_fn, params, *, return_jaxpr=False):
     if not isinstance(out, jax.ShapeDtypeStruct):
         raise TypeError(
             "loss_fn(params) must return a single scalar array, but it returned "
-            f"{_short(out)}. If it returns (loss, aux), pass lambda p: loss_fn(p)[0]."
+            f"{short(out)}. If it returns (loss, aux), pass lambda p: loss_fn(p)[0]."
         )
     if out.shape != ():
         raise ValueError(
