@@ -171,7 +171,9 @@ def test_filter_axis_on_pytorch_layout_state_dict():
     hwio = {"conv": jnp.transpose(params["conv.weight"], (2, 3, 1, 0)), "fc": params["fc.weight"].T}
     dh = L.random_direction(jax.random.key(0), hwio)
     np.testing.assert_allclose(
-        _filter_norms_along(dh["conv"], -1), _filter_norms_along(params["conv.weight"], 0), rtol=1e-5
+        _filter_norms_along(dh["conv"], -1),
+        _filter_norms_along(params["conv.weight"], 0),
+        rtol=1e-5,
     )
 
 
