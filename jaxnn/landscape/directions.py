@@ -50,7 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn.landscape._validate import short, check_same_tree, describe
+from jaxnn.landscape._validate import check_same_tree, describe, short
 
 __all__ = ["normalize_direction", "random_direction"]
 
