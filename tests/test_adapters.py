@@ -53,20 +53,33 @@ def _check_landscape(layer, params, state, data, own_loss):
     )
 
 
-def _fit(layer, params, state, data, epochs=4):
-    res = train.fit(
-        layer,
+def _guide(index):
+    """Run block `index` of the guide page; its namespace (the trained model is `res`)."""
+    blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(), flags=re.S)
+    assert len(blocks) == 4
+    ns: dict = {}
+    exec(compile(blocks[index], f"{GUIDE.name}[{index}]", "exec"), ns)
+    if "res" in ns:
+        assert not ns["res"].diverged
+        loss = ns["res"].history["epoch_loss"]
+        assert loss[-1] < loss[0]
+    return ns
+
+
+def _scan(layer, params, state, data):
+    final, hist = train.train_scan(
+        train.supervised_loss(layer, CE),
+        optax.sgd(0.1),
         params,
-        optax.adam(2e-2),
         data,
-        key=jax.random.key(3),
-        epochs=epochs,
+        key=jax.random.key(2),
+        num_steps=4,
         batch_size=8,
         model_state=state,
     )
-    assert not res.diverged
-    assert res.history["epoch_loss"][-1] < res.history["epoch_loss"][0]
-    return res
+    assert hist["loss"].shape == (4,) and np.all(np.isfinite(hist["loss"]))
+    assert jax.tree.structure(final.model_state) == jax.tree.structure(state)
+    return final
 
 
 def _filter_norms(w, axis):
@@ -77,49 +90,35 @@ def _filter_norms(w, axis):
 # ------------------------------------------------------------------ flax.linen
 
 
-class _CNN(nn.Module):
-    @nn.compact
-    def __call__(self, x, train: bool = False):
-        x = nn.Conv(3, (3, 3), padding="VALID")(x)
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.8)(x)
-        x = nn.relu(x).mean(axis=(1, 2))
-        x = nn.Dropout(0.2, deterministic=not train)(x)
-        return nn.Dense(2)(x)
-
-
 def test_flax_linen_cnn_with_batchnorm_and_dropout():
-    x, y = _data((32, 5, 5, 1))
-    module = _CNN()
-    variables = module.init(jax.random.key(1), x[:1])
-    layer, params, state = adapters.from_flax_linen(module, variables)
+    ns = _guide(0)  # docs/guide/your_own_model.md: a CNN with BatchNorm and Dropout, fit
+    module, layer, res, x, y = ns["module"], ns["layer"], ns["res"], ns["x"], ns["y"]
+    params, state = res.params, res.model_state
     assert set(state) == {"batch_stats"} and layer.framework == "flax.linen"
+    variables = adapters.to_flax_linen(params, state)
     # train=True: batch statistics (state updated), dropout drawn from key
     y1, s1 = layer.apply(params, state, x, key=jax.random.key(0), train=True)
     y2, _ = layer.apply(params, state, x, key=jax.random.key(1), train=True)
-    want, upd = module.apply(
-        variables,
-        x,
-        train=True,
-        rngs={"dropout": jax.random.fold_in(jax.random.key(0), 0)},
-        mutable=["batch_stats"],
-    )
+    rngs = {"dropout": jax.random.fold_in(jax.random.key(0), 0)}
+    want, upd = module.apply(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
     np.testing.assert_array_equal(y1, want)
     jax.tree.map(np.testing.assert_array_equal, s1["batch_stats"], upd["batch_stats"])
     assert not np.allclose(y1, y2)
     y0, s0 = layer.apply(params, state, x)
     np.testing.assert_array_equal(y0, module.apply(variables, x, train=False))
     assert s0 is state
-
-    res = _fit(layer, params, state, (x, y))
-    trained = adapters.to_flax_linen(res.params, res.model_state)
-    own = CE(module.apply(trained, x, train=False), y)
-    metrics = train.evaluate(layer, res.params, res.model_state, x, y)
+    own = CE(module.apply(variables, x, train=False), y)
+    metrics = train.evaluate(layer, params, state, x, y)
     np.testing.assert_allclose(metrics["loss"], own, rtol=1e-6)
-    _check_landscape(layer, res.params, res.model_state, (x, y), own)
-    kernel = res.params["Conv_0"]["kernel"]  # HWIO: filters along the last axis
-    d = landscape.random_direction(jax.random.key(0), res.params, filter_axis=layer.filter_axis)
+    _check_landscape(layer, params, state, (x, y), own)
+    kernel = params["Conv_0"]["kernel"]  # HWIO: filters along the last axis
     np.testing.assert_allclose(
-        _filter_norms(d["Conv_0"]["kernel"], -1), _filter_norms(kernel, -1), rtol=1e-5
+        _filter_norms(ns["dx"]["Conv_0"]["kernel"], -1), _filter_norms(kernel, -1), rtol=1e-5
+    )
+    final = _scan(layer, params, state, (x, y))
+    assert not np.allclose(
+        final.model_state["batch_stats"]["BatchNorm_0"]["mean"],
+        state["batch_stats"]["BatchNorm_0"]["mean"],
     )
 
 
@@ -150,21 +149,12 @@ def test_flax_linen_train_kwarg_conventions_and_round_trip():
 # ------------------------------------------------------------------ nnx
 
 
-class _NnxMLP(nnx.Module):
-    def __init__(self, rngs):
-        self.l1, self.l2 = nnx.Linear(3, 6, rngs=rngs), nnx.Linear(6, 2, rngs=rngs)
-        self.bn, self.drop = nnx.BatchNorm(6, rngs=rngs), nnx.Dropout(0.2, rngs=rngs)
-
-    def __call__(self, x):
-        return self.l2(self.drop(nnx.relu(self.bn(self.l1(x)))))
-
-
 def test_nnx_mlp_fit_slice_hessian_and_round_trip():
-    x, y = _data((32, 3), key=1)
-    model = _NnxMLP(nnx.Rngs(0))
+    ns = _guide(1)  # an nnx MLP with BatchNorm and Dropout, fit
+    model, layer, res, x, y = ns["model"], ns["layer"], ns["res"], ns["x"], ns["y"]
+    _, params, state = adapters.from_nnx(model)
     model.eval()
     before = model(x)
-    layer, params, state = adapters.from_nnx(model)
     np.testing.assert_array_equal(layer.apply(params, state, x)[0], before)
     np.testing.assert_array_equal(adapters.to_nnx(model, params, state)(x), before)
     a, s_a = layer.apply(params, state, x, key=jax.random.key(0), train=True)
@@ -173,33 +163,32 @@ def test_nnx_mlp_fit_slice_hessian_and_round_trip():
     assert not np.allclose(a, layer.apply(params, state, x, key=jax.random.key(1), train=True)[0])
     assert not np.allclose(s_a["bn"]["mean"].get_value(), state["bn"]["mean"].get_value())
 
-    res = _fit(layer, params, state, (x, y))
-    trained = adapters.to_nnx(model, res.params, res.model_state)
+    trained = ns["trained"]
     trained.eval()
     own = CE(trained(x), y)
-    np.testing.assert_allclose(
-        train.evaluate(layer, res.params, res.model_state, x, y)["loss"], own, rtol=1e-6
-    )
+    got = train.evaluate(layer, res.params, res.model_state, x, y)["loss"]
+    np.testing.assert_allclose(got, own, rtol=1e-6)
     _check_landscape(layer, res.params, res.model_state, (x, y), own)
     np.testing.assert_array_equal(model(x), before)  # the user's model is untouched
+    _scan(layer, params, state, (x, y))
 
 
 # ------------------------------------------------------------------ equinox
 
 
 def test_equinox_mlp_fit_slice_hessian_and_round_trip():
-    x, y = _data((32, 3), key=2)
-    model = eqx.nn.MLP(3, 2, 6, depth=1, key=jax.random.key(0))
-    layer, params, state = adapters.from_equinox(model)
+    ns = _guide(2)  # an equinox MLP, fit
+    model, layer, res, x, y = ns["model"], ns["layer"], ns["res"], ns["x"], ns["y"]
+    _, params, state = adapters.from_equinox(model)
     assert state == () and layer.framework == "equinox"
     np.testing.assert_array_equal(layer.apply(params, state, x)[0], jax.vmap(model)(x))
-    res = _fit(layer, params, state, (x, y))
     trained, none = adapters.to_equinox(model, res.params)
     assert none is None
+    np.testing.assert_array_equal(jax.vmap(ns["trained"])(x), jax.vmap(trained)(x))
     own = CE(jax.vmap(trained)(x), y)
     _check_landscape(layer, res.params, state, (x, y), own)
-    d = landscape.random_direction(jax.random.key(0), res.params, filter_axis=layer.filter_axis)
-    for got, w in zip(d.layers, res.params.layers, strict=True):  # (out, in): per output row
+    # (out, in) weights: each output row of the direction has the norm of the weight's row
+    for got, w in zip(ns["d"].layers, res.params.layers, strict=True):
         np.testing.assert_allclose(
             _filter_norms(got.weight, 0), _filter_norms(w.weight, 0), rtol=1e-5
         )
@@ -231,17 +220,7 @@ def test_equinox_batchnorm_dropout_state_and_train_scan():
     assert np.any(np.asarray(out) == 0)  # dropout on
     leaves = lambda s: jax.tree.leaves(s)
     assert any(not np.allclose(a, b) for a, b in zip(leaves(new_state), leaves(state), strict=True))
-    final, hist = train.train_scan(
-        train.supervised_loss(layer, CE),
-        optax.sgd(0.1),
-        params,
-        (x, y),
-        key=jax.random.key(2),
-        num_steps=6,
-        batch_size=8,
-        model_state=state,
-    )
-    assert hist["loss"].shape == (6,) and np.all(np.isfinite(hist["loss"]))
+    final = _scan(layer, params, state, (x, y))
     back, back_state = adapters.to_equinox(model, final.params, final.model_state)
     assert back_state is final.model_state and isinstance(back, type(model))
 
@@ -249,26 +228,10 @@ def test_equinox_batchnorm_dropout_state_and_train_scan():
 # ------------------------------------------------------------------ guide page
 
 
-def _guide_blocks():
-    return re.findall(r"```python\n(.*?)```", GUIDE.read_text(), flags=re.S)
-
-
-@pytest.mark.parametrize("index", range(4), ids=["flax_linen", "nnx", "equinox", "pytorch"])
-def test_guide_your_own_model_blocks_run(index):
-    blocks = _guide_blocks()
-    assert len(blocks) == 4
-    ns: dict = {}
-    exec(compile(blocks[index], f"{GUIDE.name}[{index}]", "exec"), ns)
-    if "res" in ns:
-        loss = ns["res"].history["epoch_loss"]
-        assert loss[-1] < loss[0]
-    if index == 0:
-        assert ns["Z"].shape == (5, 5) and np.all(np.isfinite(ns["Z"]))
-    if index == 1:
-        assert np.isfinite(float(ns["top"].eigenvalues[0]))
-    if index == 3:
+def test_guide_pytorch_layout_block():
+    ns = _guide(3)
+    for name in ("conv.weight", "fc.weight"):
         np.testing.assert_allclose(
-            _filter_norms(ns["d"]["fc.weight"], 0),
-            _filter_norms(ns["params"]["fc.weight"], 0),
-            rtol=1e-5,
+            _filter_norms(ns["d"][name], 0), _filter_norms(ns["params"][name], 0), rtol=1e-5
         )
+    assert np.all(np.asarray(ns["d"]["fc.bias"]) == 0)

@@ -77,7 +77,8 @@ def _filter_axes(filter_axis: Any, params: PyTree) -> tuple[int, ...]:
     if _is_axis(filter_axis):
         axes = [int(filter_axis)] * len(p_leaves)
     else:
-        if isinstance(filter_axis, jax.core.Tracer) or not jax.tree.leaves(filter_axis):
+        is_leaf = jax.tree_util.treedef_is_leaf(jax.tree.structure(filter_axis))
+        if isinstance(filter_axis, jax.core.Tracer) or is_leaf or not jax.tree.leaves(filter_axis):
             raise TypeError(
                 "filter_axis must be a Python int or a pytree of ints like params (e.g. "
                 f"layer.filter_axis from jaxnn.adapters); got {type(filter_axis).__name__}."
