@@ -57,6 +57,7 @@ jaxnn` never needs them). Install them with the `dev` extra or on their own.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -112,10 +113,18 @@ def _flax_flag(module: Any, method: str | None, train_kwarg: Any) -> Callable[[b
     names = _call_parameters(getattr(module, method or "__call__"))
     for name in names:
         if name in _FLAX_FLAGS:
-            return lambda train, name=name: {name: train}
+            return functools.partial(_flag, name, False)
         if name in _FLAX_INVERTED:
-            return lambda train, name=name: {name: not train}
-    return lambda train: {}
+            return functools.partial(_flag, name, True)
+    return _no_flag
+
+
+def _flag(name: str, inverted: bool, train: bool) -> dict:
+    return {name: (not train) if inverted else train}
+
+
+def _no_flag(train: bool) -> dict:
+    return {}
 
 
 def _rngs(key: jax.Array | None, names: tuple[str, ...]) -> dict | None:
@@ -232,7 +241,7 @@ def from_nnx(
 
     if not isinstance(model, nnx.Module):
         raise TypeError(f"model must be a flax.nnx.Module; got {type(model).__name__}.")
-    graphdef, params, state = nnx.split(model, nnx.Param, ...)
+    graphdef, params, state = nnx.split(model, nnx.Param, ...)  # type: ignore[misc]
     mode = _nnx_mode if set_mode is None else set_mode
 
     def apply(params, state, x, *, key=None, train=False):

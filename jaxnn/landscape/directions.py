@@ -83,7 +83,7 @@ def _filter_axes(filter_axis: Any, params: PyTree) -> tuple[int, ...]:
                 "filter_axis must be a Python int or a pytree of ints like params (e.g. "
                 f"layer.filter_axis from jaxnn.adapters); got {type(filter_axis).__name__}."
             )
-        if jax.tree.structure(filter_axis) != jax.tree.structure(params):
+        if jax.tree.structure(filter_axis) != jax.tree.structure(params):  # type: ignore[operator]
             raise ValueError(
                 "filter_axis must be an int or a pytree of ints with the tree structure of "
                 f"params, but filter_axis is {short(jax.tree.structure(filter_axis))} and "

@@ -55,7 +55,7 @@ def _num_examples(data: PyTree) -> int:
         raise ValueError(
             f"every array in data must have the same leading (example) dimension; got {shapes}."
         )
-    (n,) = sizes
+    n = int(np.shape(leaves[0])[0])
     if n == 0:
         raise ValueError("data is empty (0 examples).")
     return n
