@@ -12,6 +12,7 @@ demand only (it pulls in matplotlib).
 
 from jaxnn import (
     activations,
+    adapters,
     data,
     diagnostics,
     gradcheck,
@@ -33,6 +34,7 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "activations",
+    "adapters",
     "data",
     "diagnostics",
     "gradcheck",

@@ -5,6 +5,7 @@ Every check runs in Python on shapes and dtypes only (the scalar check uses
 """
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -13,23 +14,24 @@ import numpy as np
 _MAX_TREE_CHARS = 200
 
 
-def _short(obj) -> str:
+def short(obj: object) -> str:
+    """`str(obj)`, cut to 200 characters for error messages."""
     text = str(obj)
     return text if len(text) <= _MAX_TREE_CHARS else text[: _MAX_TREE_CHARS - 3] + "..."
 
 
-def describe(x) -> str:
+def describe(x: Any) -> str:
     """`shape (3, 4) float32` for anything array-like."""
     return f"shape {tuple(np.shape(x))} {getattr(x, 'dtype', type(x).__name__)}"
 
 
-def check_same_tree(name: str, tree, params, params_name: str = "params") -> None:
+def check_same_tree(name: str, tree: Any, params: Any, params_name: str = "params") -> None:
     """Raise ValueError unless `tree` has the structure and leaf shapes of `params`."""
     p_def, t_def = jax.tree.structure(params), jax.tree.structure(tree)
-    if p_def != t_def:
+    if p_def != t_def:  # type: ignore[operator]
         raise ValueError(
             f"{name} must have the same tree structure as {params_name}, but {name} is "
-            f"{_short(t_def)} and {params_name} is {_short(p_def)}. Build it from "
+            f"{short(t_def)} and {params_name} is {short(p_def)}. Build it from "
             f"{params_name} (e.g. random_direction(key, {params_name}) or jax.tree.map)."
         )
     p_leaves = jax.tree_util.tree_flatten_with_path(params)[0]
@@ -43,7 +45,7 @@ def check_same_tree(name: str, tree, params, params_name: str = "params") -> Non
             )
 
 
-def check_loss_fn(loss_fn, params, *, return_jaxpr=False):
+def check_loss_fn(loss_fn: Any, params: Any, *, return_jaxpr: bool = False) -> Any:
     """Check (by tracing, nothing runs or compiles) that `loss_fn(params)` is a float scalar.
 
     Returns the output's `ShapeDtypeStruct`, or the `ClosedJaxpr` of one
@@ -55,7 +57,7 @@ def check_loss_fn(loss_fn, params, *, return_jaxpr=False):
     if not isinstance(out, jax.ShapeDtypeStruct):
         raise TypeError(
             "loss_fn(params) must return a single scalar array, but it returned "
-            f"{_short(out)}. If it returns (loss, aux), pass lambda p: loss_fn(p)[0]."
+            f"{short(out)}. If it returns (loss, aux), pass lambda p: loss_fn(p)[0]."
         )
     if out.shape != ():
         raise ValueError(
@@ -67,15 +69,15 @@ def check_loss_fn(loss_fn, params, *, return_jaxpr=False):
     return jaxpr if return_jaxpr else out
 
 
-def _aval_bytes(var) -> int:
-    aval = getattr(var, "aval", None)
+def _aval_bytes(var: Any) -> int:
+    aval: Any = getattr(var, "aval", None)
     try:
         return math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
     except (AttributeError, TypeError):
         return 0
 
 
-def jaxpr_bytes(jaxpr) -> int:
+def jaxpr_bytes(jaxpr: Any) -> int:
     """Bytes of every intermediate value of a (Closed)Jaxpr, loop bodies counted once.
 
     An upper bound on the live memory of one evaluation (XLA fuses and frees).
@@ -91,7 +93,7 @@ def jaxpr_bytes(jaxpr) -> int:
     return total
 
 
-def as_coords(name: str, values) -> jax.Array:
+def as_coords(name: str, values: Any) -> jax.Array:
     """A non-empty 1-D float array of grid coordinates, or a ValueError/TypeError."""
     shape = np.shape(values)
     if len(shape) != 1:
@@ -111,7 +113,7 @@ def as_coords(name: str, values) -> jax.Array:
     return arr
 
 
-def check_positive_int(name: str, value, allow_none: bool = True) -> None:
+def check_positive_int(name: str, value: Any, allow_none: bool = True) -> None:
     """`value` must be a positive Python int (or None when allowed)."""
     if value is None and allow_none:
         return
@@ -121,7 +123,7 @@ def check_positive_int(name: str, value, allow_none: bool = True) -> None:
         raise ValueError(f"{name} must be a positive int, got {value}.")
 
 
-def tree_nbytes(tree) -> int:
+def tree_nbytes(tree: Any) -> int:
     """Bytes taken by the array leaves of `tree`."""
     return sum(
         math.prod(np.shape(x)) * np.dtype(getattr(x, "dtype", np.float32)).itemsize
@@ -138,14 +140,14 @@ class ById:
 
     __slots__ = ("fn",)
 
-    def __init__(self, fn):
+    def __init__(self, fn: Any) -> None:
         self.fn = fn
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return id(self.fn)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, ById) and other.fn is self.fn
 
-    def __call__(self, *args):
+    def __call__(self, *args: Any) -> Any:
         return self.fn(*args)

@@ -24,9 +24,19 @@ minimizing `||theta_t - c - x_t dx - y_t dy||`, i.e.
 `(dx, dy)` and `r_t = theta_t - c`. For orthonormal directions (PCA
 directions) that is the pair of dot products Li et al. use; for other
 directions it is still the point of the plane closest to `theta_t`.
+
+Off-plane error. How much of the path a PCA picture shows: with `V` the k
+directions (orthonormal rows) and `r_t = theta_t - c`,
+`off_plane_t = ||r_t - V^T V r_t|| / ||r_t||`, the distance of `theta_t` from
+the plane (the k-dimensional affine subspace `c + span V`) relative to its
+distance from the centre; 0 where `theta_t == c` (the centre itself), 1 for a
+point orthogonal to the plane. `pca_directions` returns it as the third field
+of `PCADirections`.
 """
 
-from typing import NamedTuple
+from __future__ import annotations
+
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,12 +48,18 @@ from jaxnn.landscape._validate import check_positive_int, check_same_tree, descr
 __all__ = ["PCADirections", "pca_directions", "project"]
 
 
+PyTree = Any
+
+
 class PCADirections(NamedTuple):
+    """The result of `pca_directions`: unpack as `(dx, dy), ratio, off_plane = ...`."""
+
     directions: tuple  # k pytrees like the parameters, orthonormal when flattened
-    explained_variance_ratio: jax.Array  # (k,)
+    explained_variance_ratio: jax.Array  # (k,) share of the trajectory's variance per direction
+    off_plane: jax.Array  # (n,) distance of each checkpoint from the plane / from the centre
 
 
-def _as_matrix(trajectory):
+def _as_matrix(trajectory: PyTree) -> tuple[jax.Array, Any, PyTree]:
     """(n, d) matrix of flattened checkpoints, the unravel function and one checkpoint."""
     if isinstance(trajectory, list):
         if not trajectory:
@@ -70,14 +86,22 @@ def _as_matrix(trajectory):
     return matrix, unravel, template
 
 
-def _center(matrix, center, template):
+def _center(matrix: jax.Array, center: PyTree | None, template: PyTree) -> jax.Array:
     if center is None:
         return matrix[-1]
     check_same_tree("center", center, template, "a trajectory point")
     return ravel_pytree(center)[0].astype(matrix.dtype)
 
 
-def pca_directions(trajectory, center=None, k=2):
+def _off_plane(diffs: jax.Array, vecs: jax.Array) -> jax.Array:
+    """`||r - V^T V r|| / ||r||` per row `r` of `diffs` (0 for a zero row)."""
+    residual = diffs - (diffs @ vecs.T) @ vecs
+    dist = jnp.linalg.norm(diffs, axis=1)
+    ratio = jnp.linalg.norm(residual, axis=1) / jnp.where(dist > 0, dist, 1)
+    return jnp.where(dist > 0, ratio, 0)
+
+
+def pca_directions(trajectory: PyTree, center: PyTree | None = None, k: int = 2) -> PCADirections:
     """Top-k PCA directions of a trajectory around `center` (Li et al. 2018, §7).
 
     Args:
@@ -86,11 +110,15 @@ def pca_directions(trajectory, center=None, k=2):
       k: number of directions, `1 <= k <= min(n, d)`.
 
     Returns:
-      `PCADirections(directions, explained_variance_ratio)`: a tuple of k
-      pytrees and a `(k,)` array (see the module docstring for the math).
+      `PCADirections(directions, explained_variance_ratio, off_plane)`: a
+      tuple of k pytrees, a `(k,)` array and an `(n,)` array, one entry per
+      checkpoint in trajectory order (see the module docstring for the math).
+      The result is a 3-field NamedTuple: unpack all three, or read the
+      fields by name (`.directions`, `.explained_variance_ratio`,
+      `.off_plane`).
 
     Example:
-      >>> (dx, dy), ratio = pca_directions(history["params"])
+      >>> (dx, dy), ratio, off_plane = pca_directions(history["params"])
       >>> coords = project(history["params"], last, dx, dy)   # (n, 2)
     """
     check_positive_int("k", k, allow_none=False)
@@ -109,10 +137,10 @@ def pca_directions(trajectory, center=None, k=2):
     vecs = vt[:k]
     pivot = jnp.take_along_axis(vecs, jnp.argmax(jnp.abs(vecs), axis=1)[:, None], axis=1)
     vecs = vecs * jnp.where(pivot < 0, -1, 1).astype(vecs.dtype)
-    return PCADirections(tuple(unravel(v) for v in vecs), ratio)
+    return PCADirections(tuple(unravel(v) for v in vecs), ratio, _off_plane(diffs, vecs))
 
 
-def project(trajectory, center, dx, dy):
+def project(trajectory: PyTree, center: PyTree, dx: PyTree, dy: PyTree) -> jax.Array:
     """Least-squares coordinates of each point in the plane `center + x dx + y dy`.
 
     Args:
