@@ -1,0 +1,324 @@
+"""`compute_surface` / `compute_curve`: many metrics on a grid, resumable from a file.
+
+Every grid point `theta = params + xs[j] dx + ys[i] dy` (curve:
+`params + xs[j] dx`) is evaluated by the same engine as `slice_2d`
+(`jaxnn._engine.map_points`: one compiled program, chunks `vmap`-ed, sharded
+over all devices), with a function that returns **all** metrics of a point.
+
+Metrics (`metrics` argument):
+
+* a callable `fn(params) -> scalar`: one metric named `loss`;
+* a callable `fn(params) -> dict` of scalars: a *joint* metric, one forward
+  pass for several numbers, e.g.
+  `lambda p: {"loss": ce(logits(p), y), "accuracy": acc(logits(p), y)}` (XLA
+  computes `logits(p)` once since both use the same traced value);
+* a dict name -> callable; a callable returning a dict contributes its keys.
+`accuracy` is a fraction in [0, 1] (stored in percent in the file).
+
+Blocks, files and resuming. The grid (flattened in `(ny, nx)` row-major
+order) is cut into blocks of `chunk * num_devices` points; each block is one
+`map_points` call with a fixed number of points (the last block is padded by
+repeating its last point), so every block runs the *same* compiled program.
+A progress bar (tqdm, with ETA) advances per block. With `path`, each finished
+block is written to the HDF5 file (open, write, close, so the file is
+consistent between blocks) and marked done. Calling again with the same
+`path` and the same arguments skips the blocks already done: since each block
+is the same program on the same inputs, a resumed run is bit-identical to an
+uninterrupted one. The run's identity (kind, coordinates, metric names,
+fingerprints of `params`, `dx`, `dy`, and the chunk size) is stored in the
+file; a call whose identity differs raises a `ValueError` naming what differs
+and leaves the file untouched. `chunk_size=None` on resume reuses the stored
+chunk size.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import platform
+import sys
+import time
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxnn._engine import chunk_for, map_points
+from jaxnn.landscape import _hdf5
+from jaxnn.landscape._validate import (
+    ById,
+    as_coords,
+    check_positive_int,
+    check_same_tree,
+    jaxpr_bytes,
+    tree_nbytes,
+)
+from jaxnn.landscape.surface import Surface
+
+__all__ = ["compute_curve", "compute_surface"]
+
+
+def _as_table(metrics) -> dict:
+    if callable(metrics):
+        return {"loss": metrics}
+    if isinstance(metrics, dict) and metrics and all(callable(f) for f in metrics.values()):
+        return dict(metrics)
+    raise TypeError(
+        "metrics must be a callable fn(params) -> scalar (or -> dict of scalars), or a non-empty "
+        f"dict name -> fn(params); got {type(metrics).__name__}."
+    )
+
+
+class _PointMetrics(NamedTuple):
+    """`(trees, c) -> {name: scalar}` at `sum_k c_k T_k`; hashable by the table's identity."""
+
+    table: ById  # wraps the tuple of (name, fn) pairs
+
+    def __call__(self, trees, c):
+        theta = jax.tree.map(lambda *xs: _combine(xs, c), *trees)
+        out = {}
+        for name, fn in self.table.fn:
+            value = fn(theta)
+            out.update(value if isinstance(value, dict) else {name: value})
+        return out
+
+
+def _combine(leaves, c):
+    x0 = leaves[0]
+    if not jnp.issubdtype(x0.dtype, jnp.inexact):
+        return x0
+    out = c[0].astype(x0.dtype) * x0
+    for k in range(1, len(leaves)):
+        out = out + c[k].astype(x0.dtype) * leaves[k].astype(x0.dtype)
+    return out
+
+
+def _check_metrics(table: dict, params) -> tuple[list[str], int]:
+    """Metric names (in output order) and the activation bytes of one evaluation, by tracing."""
+    names: list[str] = []
+    nbytes = 0
+    for name, fn in table.items():
+        jaxpr, out = jax.make_jaxpr(fn, return_shape=True)(params)
+        nbytes += jaxpr_bytes(jaxpr)
+        outs = out if isinstance(out, dict) else {name: out}
+        for key, o in outs.items():
+            if not isinstance(o, jax.ShapeDtypeStruct) or o.shape != ():
+                raise ValueError(
+                    f"metric {key!r} must return a scalar (or a dict of scalars), but it returned "
+                    f"{getattr(o, 'shape', type(o).__name__)}; reduce it over the batch."
+                )
+            if not jnp.issubdtype(o.dtype, jnp.floating):
+                raise TypeError(f"metric {key!r} must return a float scalar; got {o.dtype}.")
+            if key in names:
+                raise ValueError(f"metric name {key!r} is produced twice; names must be unique.")
+            names.append(str(key))
+    return names, nbytes
+
+
+def _fingerprint(tree) -> str:
+    h = hashlib.sha256()
+    leaves, treedef = jax.tree.flatten(tree)
+    h.update(str(treedef).encode())
+    for leaf in leaves:
+        arr = np.asarray(jax.device_get(leaf))
+        h.update(f"{arr.shape}{arr.dtype}".encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:32]
+
+
+def _identity(kind, coords, names, trees, chunk) -> dict:
+    return {
+        "kind": kind,
+        "xcoordinates": _fingerprint(coords[0]),
+        "ycoordinates": _fingerprint(coords[1]) if len(coords) > 1 else None,
+        "metrics": sorted(names),
+        "params": _fingerprint(trees[0]),
+        "directions": _fingerprint(trees[1:]),
+        "chunk_size": chunk,
+    }
+
+
+def _check_resume(path, identity: dict, explicit_chunk: bool) -> dict:
+    """The stored identity, after checking that this call is the same run."""
+    stored = _hdf5.read_identity(path)
+    if not stored:
+        raise ValueError(
+            f"{os.fspath(path)!r} exists but was not written by compute_surface (no run identity); "
+            "pass another path. The file was left unchanged."
+        )
+    if not explicit_chunk:
+        identity = dict(identity, chunk_size=stored.get("chunk_size"))
+    differ = [k for k in sorted(set(identity) | set(stored)) if identity.get(k) != stored.get(k)]
+    if differ:
+        what = {"xcoordinates": "grid (xs)", "ycoordinates": "grid (ys)", "params": "centre params",
+                "directions": "directions", "metrics": "metric names", "kind": "kind (1-D/2-D)",
+                "chunk_size": f"chunk_size (stored {stored.get('chunk_size')})"}  # fmt: skip
+        raise ValueError(
+            f"{os.fspath(path)!r} holds another run: its {', '.join(what.get(k, k) for k in differ)} "
+            "differ from this call's. The file was left unchanged; pass a new path, or the "
+            "arguments of the stored run to resume it."
+        )
+    return identity
+
+
+def _provenance(config, direction_info, identity) -> dict:
+    return {
+        "jaxnn_version": getattr(sys.modules.get("jaxnn"), "__version__", "unknown"),
+        "jax_version": jax.__version__,
+        "backend": jax.default_backend(),
+        "num_devices": jax.device_count(),
+        "python": platform.python_version(),
+        "config": config or {},
+        "direction_info": direction_info or {},
+        "identity": identity,
+        "sessions": [],
+    }
+
+
+class _Run(NamedTuple):
+    kind: str  # "1d" | "2d"
+    trees: tuple  # (params, dx) or (params, dx, dy)
+    coords: tuple  # (xs,) or (xs, ys), 1-D float arrays
+    table: dict  # name -> metric fn
+
+
+def _grid(coords) -> np.ndarray:
+    if len(coords) == 1:
+        xs = np.asarray(coords[0])
+        return np.stack([np.ones_like(xs), xs], axis=1)
+    gx, gy = np.meshgrid(np.asarray(coords[0]), np.asarray(coords[1]))
+    return np.stack([np.ones(gx.size, gx.dtype), gx.ravel(), gy.ravel()], axis=1)
+
+
+def _start(run: _Run, path, chunk_size, config, direction_info):
+    """(names, chunk, state: values/done/provenance) for a new or resumed run."""
+    names, act_bytes = _check_metrics(run.table, run.trees[0])
+    shape = tuple(len(c) for c in reversed(run.coords))
+    n = int(np.prod(shape))
+    chunk = chunk_size or chunk_for(tree_nbytes(run.trees[0]) + act_bytes, -(-n // jax.device_count()))
+    identity = _identity(run.kind, run.coords, names, run.trees, chunk)
+    if path is not None and os.path.exists(path):
+        identity = _check_resume(path, identity, chunk_size is not None)
+        f = _hdf5.read_surface(path)
+        values = {k: np.asarray(f["values"][k], np.float32) for k in names}
+        return names, identity["chunk_size"], values, np.asarray(f["done"]), f["provenance"]
+    values = {k: np.full(shape, np.nan, np.float32) for k in names}
+    done = np.zeros(shape, bool)
+    provenance = _provenance(config, direction_info, identity)
+    if path is not None:
+        fields = dict(xs=run.coords[0], ys=run.coords[1] if len(run.coords) > 1 else None,
+                      values=values, done=done, directions=_leaf_lists(run.trees[1:]),
+                      identity=identity, provenance=provenance)  # fmt: skip
+        _hdf5.atomic_h5(path, lambda fh: _hdf5.write_surface(fh, fields, path=path))
+    return names, chunk, values, done, provenance
+
+
+def _leaf_lists(directions) -> tuple:
+    return tuple([np.asarray(x) for x in jax.tree.leaves(d)] for d in directions)
+
+
+def _compute(run: _Run, path, chunk_size, progress, config, direction_info) -> Surface:
+    names, chunk, values, done, provenance = _start(run, path, chunk_size, config, direction_info)
+    grid = _grid(run.coords)
+    n, block = grid.shape[0], chunk * jax.device_count()
+    num_blocks = -(-n // block)
+    todo = [b for b in range(num_blocks) if not done.reshape(-1)[b * block : (b + 1) * block].all()]
+    fn = _PointMetrics(ById(tuple(run.table.items())))
+    session: dict[str, Any] = {"started": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                               "points": 0, "seconds": 0.0}  # fmt: skip
+    provenance = dict(provenance, sessions=list(provenance.get("sessions", [])) + [session])
+    t0 = time.perf_counter()
+    bar = tqdm(total=num_blocks, initial=num_blocks - len(todo), disable=not progress,
+               unit="chunk", desc=f"surface {'x'.join(map(str, done.shape))}")  # fmt: skip
+    for b in todo:
+        idx = np.arange(b * block, (b + 1) * block)
+        rows = grid[np.minimum(idx, n - 1)]  # the last block repeats its last point
+        out = map_points(fn, run.trees, jnp.asarray(rows), chunk_size=chunk)
+        out = jax.device_get(out)
+        idx = idx[idx < n]
+        block_values = {k: np.asarray(out[k])[: idx.size].astype(np.float32) for k in names}
+        for k in names:
+            values[k].reshape(-1)[idx] = block_values[k]
+        done.reshape(-1)[idx] = True
+        session.update(points=session["points"] + int(idx.size), seconds=time.perf_counter() - t0)
+        if path is not None:
+            _hdf5.write_block(path, idx, block_values, provenance)
+        bar.update(1)
+    bar.close()
+    values = {k: np.where(done, v, np.nan).astype(np.float32) for k, v in values.items()}
+    ys = np.asarray(run.coords[1]) if len(run.coords) > 1 else None
+    directions = _leaf_lists(run.trees[1:])
+    return Surface(np.asarray(run.coords[0]), ys, values, done, directions,
+                   provenance.get("direction_info", {}), provenance)  # fmt: skip
+
+
+def compute_surface(
+    metrics,
+    params,
+    dx,
+    dy,
+    xs,
+    ys,
+    *,
+    path: str | os.PathLike | None = None,
+    chunk_size: int | None = None,
+    progress: bool = True,
+    direction_info: dict | None = None,
+    config: dict | None = None,
+) -> Surface:
+    """Every metric on the plane `params + xs[j] dx + ys[i] dy`, resumable from `path`.
+
+    `values[name][i, j] = metric(params + xs[j] * dx + ys[i] * dy)`, shaped
+    `(len(ys), len(xs))` like `slice_2d` (see the module docstring for joint
+    metrics, blocks and resuming).
+
+    Args:
+      metrics: `fn(params) -> scalar` (named `loss`), `fn(params) -> dict` of
+        scalars (a joint metric), or a dict name -> fn.
+      params: the centre (any pytree).
+      dx, dy: directions like `params`.
+      xs, ys: non-empty 1-D coordinates.
+      path: an HDF5 file (Li et al.'s layout); each finished block is written
+        to it, and a second call with the same arguments resumes.
+      chunk_size: points per vmapped chunk (default: from the memory budget,
+        like `slice_2d`; on resume, the stored one).
+      progress: show a tqdm progress bar with ETA over the blocks.
+      direction_info: JSON-able description of how `dx`, `dy` were built
+        (e.g. `{"key": 1, "norm": "filter", "ignore": "biasbn", "filter_axis": -1}`).
+      config: JSON-able user configuration kept in the provenance.
+
+    Returns:
+      a `Surface`.
+    """
+    check_same_tree("dx", dx, params)
+    check_same_tree("dy", dy, params)
+    check_positive_int("chunk_size", chunk_size)
+    run = _Run("2d", (params, dx, dy), (as_coords("xs", xs), as_coords("ys", ys)), _as_table(metrics))
+    return _compute(run, path, chunk_size, progress, config, direction_info)
+
+
+def compute_curve(
+    metrics,
+    params,
+    direction,
+    alphas,
+    *,
+    path: str | os.PathLike | None = None,
+    chunk_size: int | None = None,
+    progress: bool = True,
+    direction_info: dict | None = None,
+    config: dict | None = None,
+) -> Surface:
+    """The 1-D twin of `compute_surface`: metrics at `params + alphas[j] * direction`.
+
+    Returns a `Surface` with `xs = alphas`, `ys = None` and `(len(alphas),)`
+    arrays; the file has only `xcoordinates` (as Li et al.'s 1-D files).
+    Arguments as in `compute_surface`.
+    """
+    check_same_tree("direction", direction, params)
+    check_positive_int("chunk_size", chunk_size)
+    run = _Run("1d", (params, direction), (as_coords("alphas", alphas),), _as_table(metrics))
+    return _compute(run, path, chunk_size, progress, config, direction_info)
