@@ -131,15 +131,24 @@ def basin_width(values, xs, ys=None, *, rise: float, center=None) -> BasinWidth:
     return _width_2d(z, coords[0], coords[1], center, level)
 
 
-def _neighbours(shape, connectivity):
+def _neighbour_lists(shape, connectivity) -> list[list[int]]:
+    """Flat indices of each grid point's neighbours (pure Python: the merge loop is scalar)."""
     if len(shape) == 1:
-        return [(-1,), (1,)]
+        (n,) = shape
+        return [[q for q in (k - 1, k + 1) if 0 <= q < n] for k in range(n)]
+    ny, nx = shape
     if connectivity == 4:
-        return [(-1, 0), (1, 0), (0, -1), (0, 1)]
-    return [(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1) if (a, b) != (0, 0)]
+        offs = [(-1, 0), (1, 0), (0, -1), (0, 1)]
+    else:
+        offs = [(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1) if (a, b) != (0, 0)]
+    return [
+        [(i + a) * nx + j + b for a, b in offs if 0 <= i + a < ny and 0 <= j + b < nx]
+        for i in range(ny)
+        for j in range(nx)
+    ]
 
 
-def _find(parent, i):
+def _find(parent: list[int], i: int) -> int:
     while parent[i] != i:
         parent[i] = parent[parent[i]]
         i = parent[i]
@@ -163,21 +172,14 @@ def count_local_minima(values, *, persistence: float = 0.0, connectivity: int = 
         raise ValueError(f"values must be a non-empty 1-D or 2-D grid; got shape {z.shape}.")
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity}.")
-    flat = z.ravel()
-    order = [int(k) for k in np.argsort(flat, kind="stable") if np.isfinite(flat[k])]
-    parent = np.full(flat.size, -1)
-    birth = np.zeros(flat.size)
-    offsets = _neighbours(z.shape, connectivity)
+    flat = z.ravel().tolist()
+    finite = np.isfinite(z.ravel())
+    order = [int(k) for k in np.argsort(z.ravel(), kind="stable") if finite[k]]
+    neighbours = _neighbour_lists(z.shape, connectivity)
+    parent, birth = [-1] * len(flat), [0.0] * len(flat)
     count = 0
     for k in order:
-        idx = np.unravel_index(k, z.shape)
-        roots = set()
-        for off in offsets:
-            nb = tuple(i + o for i, o in zip(idx, off, strict=True))
-            if all(0 <= i < s for i, s in zip(nb, z.shape, strict=True)):
-                q = int(np.ravel_multi_index(nb, z.shape))
-                if parent[q] >= 0:
-                    roots.add(_find(parent, q))
+        roots = {_find(parent, q) for q in neighbours[k] if parent[q] >= 0}
         if not roots:
             parent[k], birth[k] = k, flat[k]
             continue

@@ -43,6 +43,7 @@ class Connection(NamedTuple):
 
 def curve_point(params_a, params_b, bend, t, kind: str = "bezier"):
     """The point `phi(t)` of the curve through `params_a`, `bend`, `params_b` (module docstring)."""
+    t = jnp.asarray(t, jnp.result_type(*jax.tree.leaves(params_a)))
     if kind == "bezier":
         ca, cb, cc = (1 - t) ** 2, 2 * t * (1 - t), t**2
     else:
