@@ -1,4 +1,4 @@
-"""`python -m jaxnn.landscape`: surface (subprocess), hessian and trajectory (in process), --help."""
+"""`python -m jaxnn.landscape`: surface (subprocess), hessian and trajectory (in process)."""
 
 import json
 import os
@@ -31,7 +31,9 @@ def test_surface_command_writes_every_file_with_slice_2d_values(tmp_path):
     _, params, _ = tiny.model()
     dx = landscape.random_direction(jax.random.key(1), params)
     dy = landscape.random_direction(jax.random.key(2), params)
-    ref = landscape.slice_2d(tiny.loss, params, dx, dy, np.linspace(-1, 1, 5), np.linspace(-0.5, 0.5, 3))
+    ref = landscape.slice_2d(
+        tiny.loss, params, dx, dy, np.linspace(-1, 1, 5), np.linspace(-0.5, 0.5, 3)
+    )
     np.testing.assert_allclose(s.values["loss"], ref, rtol=1e-5, atol=1e-6)
     assert s.values["accuracy"].shape == (3, 5) and s.direction_info["y"]["key"] == 2
     assert main(cmd[3:]) == 2  # the same command again, without --resume: refused
@@ -52,7 +54,9 @@ def test_hessian_command_matches_the_dense_hessian(tmp_path):
     result = json.loads((tmp_path / "hessian.json").read_text())
     _, params, _ = tiny.model()
     flat, unravel = ravel_pytree(params)
-    ev = np.linalg.eigvalsh(np.asarray(jax.hessian(lambda w: tiny.loss(unravel(w)))(flat), np.float64))
+    ev = np.linalg.eigvalsh(
+        np.asarray(jax.hessian(lambda w: tiny.loss(unravel(w)))(flat), np.float64)
+    )
     np.testing.assert_allclose(result["top_eigenvalues"], ev[::-1][:2], rtol=1e-3)
     assert abs(result["trace"] - ev.sum()) < 4 * result["trace_standard_error"] + 1e-6
     assert (tmp_path / "hessian_density.png").exists()

@@ -66,7 +66,11 @@ def test_connect_bends_around_the_ridge_to_the_brute_force_best_bend():
     # reference: the objective E_t f(phi(t)) on a grid of bends, t integrated by the midpoint rule
     ts = (np.arange(200) + 0.5) / 200
     hx, hy = np.meshgrid(np.linspace(-0.5, 0.5, 41), np.linspace(0.0, 2.5, 101))
-    px = (1 - ts[:, None, None]) ** 2 * -1 + 2 * ts[:, None, None] * (1 - ts[:, None, None]) * hx + ts[:, None, None] ** 2
+    px = (
+        (1 - ts[:, None, None]) ** 2 * -1
+        + 2 * ts[:, None, None] * (1 - ts[:, None, None]) * hx
+        + ts[:, None, None] ** 2
+    )
     py = 2 * ts[:, None, None] * (1 - ts[:, None, None]) * hy
     obj = ((px**2 + py**2 - 1) ** 2 + 0.5 * py**2 - 0.4 * py * (1 - px**2)).mean(axis=0)
     k = np.unravel_index(np.argmin(obj), obj.shape)
@@ -95,7 +99,9 @@ def test_plane_through_three_points_is_orthonormal_and_contains_them():
     u, v = flat(plane.dx), flat(plane.dy)
     np.testing.assert_allclose([u @ u, v @ v, u @ v], [1.0, 1.0, 0.0], atol=1e-6)
     for (x, y), p in zip(np.asarray(plane.coords), pts, strict=True):
-        back = jax.tree.map(lambda o, d, e: o + x * d + y * e, plane.origin, plane.dx, plane.dy)
+        back = jax.tree.map(
+            lambda o, d, e, x=x, y=y: o + x * d + y * e, plane.origin, plane.dx, plane.dy
+        )
         np.testing.assert_allclose(flat(back), flat(p), atol=1e-5)
     with pytest.raises(ValueError, match="collinear"):
         landscape.plane_through(pts[0], pts[1], pts[1])

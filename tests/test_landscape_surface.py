@@ -1,4 +1,4 @@
-"""compute_surface / compute_curve / Surface files: values vs slice_2d, Li et al.'s layout, resume."""
+"""compute_surface / compute_curve / Surface: values vs slice_2d, Li et al.'s files, resume."""
 
 import os
 import signal

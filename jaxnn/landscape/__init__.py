@@ -47,7 +47,9 @@ from jaxnn.landscape.curvature import (
     spectral_density,
 )
 from jaxnn.landscape.directions import normalize_direction, random_direction
+from jaxnn.landscape.epsilon_sharpness import SharpnessInfo, sharpness
 from jaxnn.landscape.lossfns import dataset_loss, model_loss
+from jaxnn.landscape.planes import Plane, plane_through
 from jaxnn.landscape.slices import (
     SliceInfo,
     default_chunk_size,
@@ -55,8 +57,6 @@ from jaxnn.landscape.slices import (
     slice_1d,
     slice_2d,
 )
-from jaxnn.landscape.planes import Plane, plane_through
-from jaxnn.landscape.epsilon_sharpness import SharpnessInfo, sharpness
 from jaxnn.landscape.surface import Surface
 from jaxnn.landscape.trajectory import PCADirections, pca_directions, project
 

@@ -124,7 +124,10 @@ def read_surface(path: str | os.PathLike) -> dict:
         xs = np.asarray(f["xcoordinates"])
         ys = np.asarray(f["ycoordinates"]) if "ycoordinates" in f else None
         shape = (len(xs),) if ys is None else (len(ys), len(xs))
-        stored = {k: np.asarray(f[k]).ravel().reshape(shape) for k in _metric_names(f, len(xs) * (1 if ys is None else len(ys)))}
+        stored = {
+            k: np.asarray(f[k]).ravel().reshape(shape)
+            for k in _metric_names(f, len(xs) * (1 if ys is None else len(ys)))
+        }
         directions = tuple(_read_list(f[g]) for g in ("xdirection", "ydirection") if g in f)
         done_stored = np.asarray(f[DONE]).astype(bool).reshape(shape) if DONE in f else None
         identity = json.loads(f.attrs.get("jaxnn_identity", "{}"))
@@ -180,6 +183,7 @@ def save_directions(path: str | os.PathLike, dx, dy=None) -> Path:
     Returns:
       the path written.
     """
+
     def fill(f):
         _write_list(f.create_group("xdirection"), jax.tree.leaves(dx))
         if dy is not None:
@@ -201,7 +205,9 @@ def load_directions(path: str | os.PathLike, like=None) -> tuple:
     """
     with h5py.File(path, "r") as f:
         if "xdirection" not in f:
-            raise ValueError(f"{os.fspath(path)!r} has no 'xdirection' group; it is not a direction file.")
+            raise ValueError(
+                f"{os.fspath(path)!r} has no 'xdirection' group; it is not a direction file."
+            )
         lists = [_read_list(f[g]) for g in ("xdirection", "ydirection") if g in f]
     if like is None:
         return tuple(lists)
@@ -215,5 +221,10 @@ def load_directions(path: str | os.PathLike, like=None) -> tuple:
                 f"{name} in {os.fspath(path)!r} has leaf shapes {shapes}, but the parameters "
                 f"have {want}; the direction file belongs to another model."
             )
-        out.append(jax.tree.unflatten(treedef, [np.asarray(x, np.asarray(p).dtype) for x, p in zip(lst, leaves, strict=True)]))
+        out.append(
+            jax.tree.unflatten(
+                treedef,
+                [np.asarray(x, np.asarray(p).dtype) for x, p in zip(lst, leaves, strict=True)],
+            )
+        )
     return tuple(out)

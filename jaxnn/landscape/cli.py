@@ -1,4 +1,4 @@
-"""`python -m jaxnn.landscape`: loss surfaces, Hessian summaries and trajectory planes of one's own model.
+"""`python -m jaxnn.landscape`: surfaces, Hessian summaries and trajectory planes of your model.
 
 Commands (each writes into `--out DIR`, default `results/landscape`):
 
@@ -209,16 +209,22 @@ def _load_checkpoints(directory: str, params) -> list:
     folder = Path(directory)
     files = sorted(folder.glob("*.npz")) if folder.is_dir() else []
     if len(files) < 2:
-        raise UsageError(f"--checkpoints {directory!r} must be a directory with at least 2 .npz files.")
+        raise UsageError(
+            f"--checkpoints {directory!r} must be a directory with at least 2 .npz files."
+        )
     leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(params)
     names = [jax.tree_util.keystr(p) for p, _ in leaves_with_path]
     points = []
     for f in files:
         with np.load(f) as data:
-            keys = names if all(n in data for n in names) else [f"arr_{i}" for i in range(len(names))]
+            keys = (
+                names if all(n in data for n in names) else [f"arr_{i}" for i in range(len(names))]
+            )
             missing = [k for k in keys if k not in data]
             if missing:
-                raise UsageError(f"{f} lacks arrays {missing[:3]}; save np.savez(f, *jax.tree.leaves(params)).")
+                raise UsageError(
+                    f"{f} lacks arrays {missing[:3]}; save np.savez(f, *jax.tree.leaves(params))."
+                )
             leaves = [np.asarray(data[k]) for k in keys]
         for (p, ref), leaf in zip(leaves_with_path, leaves, strict=True):
             if np.shape(ref) != leaf.shape:
@@ -239,8 +245,12 @@ def cmd_trajectory(args) -> dict:
     xs = ys = np.linspace(-span, span, _grid(args.grid, "--grid").shape[0], dtype=np.float32)
     out = Path(args.out)
     path = _surface_path(out, "surface", args.resume)
-    surf = compute_surface(_metrics(joint, names, "loss"), center, dx, dy, xs, ys, path=path,
-                           progress=not args.no_progress, direction_info={"pca": args.checkpoints})  # fmt: skip
+    info = {"pca": args.checkpoints}
+    loss = _metrics(joint, names, "loss")
+    progress = not args.no_progress
+    surf = compute_surface(
+        loss, center, dx, dy, xs, ys, path=path, progress=progress, direction_info=info
+    )
     result = {"explained_variance_ratio": np.asarray(ratio).tolist(), "coords": coords.tolist(),
               "num_checkpoints": len(points)}  # fmt: skip
     off_plane = getattr(pca, "off_plane", None)
@@ -252,16 +262,21 @@ def cmd_trajectory(args) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m jaxnn.landscape", epilog=EXAMPLE,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                                  description="Loss-landscape studies of your own model.")  # fmt: skip
+    top = argparse.ArgumentParser(
+        prog="python -m jaxnn.landscape",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Loss-landscape studies of your own model.",
+    )
     sub = top.add_subparsers(dest="command", required=True)
     cmds = {}
     for name, text in (("surface", "metrics on a 1-D/2-D grid"), ("hessian", "curvature summary"),
                        ("trajectory", "PCA plane of saved checkpoints")):  # fmt: skip
         p = sub.add_parser(name, help=text, epilog=EXAMPLE,
                            formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-        p.add_argument("--model", required=True, help="MODULE:FACTORY returning (layer, params, state)")
+        p.add_argument(
+            "--model", required=True, help="MODULE:FACTORY returning (layer, params, state)"
+        )
         p.add_argument("--data", required=True, help="MODULE:FACTORY returning (x, y)")
         p.add_argument("--out", default="results/landscape", help="output directory")
         p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -271,7 +286,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--grid", default="-1:1:51", help="x grid MIN:MAX:NUM")
     s.add_argument("--ygrid", default=None, help="y grid (default: --grid)")
     s.add_argument("--xdir", default="random:1", help="random[:SEED] or a direction .h5 file")
-    s.add_argument("--ydir", default="random:2", help="random[:SEED], a direction .h5 file, or none (1-D)")
+    s.add_argument(
+        "--ydir", default="random:2", help="random[:SEED], a direction .h5 file, or none (1-D)"
+    )
     s.add_argument("--norm", default="filter", choices=("filter", "layer", "model", "none"))
     s.add_argument("--ignore", default="biasbn", choices=("biasbn", "none"))
     s.add_argument("--metric", default="loss,accuracy", help="comma-separated: loss, accuracy")

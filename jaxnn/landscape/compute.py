@@ -54,7 +54,6 @@ from tqdm.auto import tqdm
 from jaxnn._engine import chunk_for, map_points
 from jaxnn.landscape import _hdf5
 from jaxnn.landscape._validate import (
-    ById,
     as_coords,
     check_positive_int,
     check_same_tree,
@@ -77,15 +76,33 @@ def _as_table(metrics) -> dict:
     )
 
 
+class _Table:
+    """The metric table as a static jit key: equal when names and functions (by identity) are."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, table: dict):
+        self.items = tuple(table.items())
+
+    def _key(self):
+        return tuple((name, id(fn)) for name, fn in self.items)
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __eq__(self, other):
+        return isinstance(other, _Table) and self._key() == other._key()
+
+
 class _PointMetrics(NamedTuple):
     """`(trees, c) -> {name: scalar}` at `sum_k c_k T_k`; hashable by the table's identity."""
 
-    table: ById  # wraps the tuple of (name, fn) pairs
+    table: _Table  # (name, fn) pairs; the same functions never recompile
 
     def __call__(self, trees, c):
         theta = jax.tree.map(lambda *xs: _combine(xs, c), *trees)
         out = {}
-        for name, fn in self.table.fn:
+        for name, fn in self.table.items:
             value = fn(theta)
             out.update(value if isinstance(value, dict) else {name: value})
         return out
@@ -140,7 +157,10 @@ def _block_points(n: int, chunk: int) -> int:
     return per_call * max(1, -(-want // per_call))
 
 
-def _identity(kind, coords, names, trees, chunk) -> dict:
+def _identity(kind, coords, names, trees, chunk, with_hashes: bool) -> dict:
+    if not with_hashes:  # no file: only the blocking matters
+        n = int(np.prod([len(c) for c in coords]))
+        return {"chunk_size": chunk, "block_size": _block_points(n, chunk)}
     return {
         "kind": kind,
         "xcoordinates": _fingerprint(coords[0]),
@@ -171,7 +191,8 @@ def _check_resume(path, identity: dict, explicit_chunk: bool) -> dict:
                 "chunk_size": f"chunk_size (stored {stored.get('chunk_size')})",
                 "block_size": f"block size (stored {stored.get('block_size')})"}  # fmt: skip
         raise ValueError(
-            f"{os.fspath(path)!r} holds another run: its {', '.join(what.get(k, k) for k in differ)} "
+            f"{os.fspath(path)!r} holds another run: its "
+            f"{', '.join(what.get(k, k) for k in differ)} "
             "differ from this call's. The file was left unchanged; pass a new path, or the "
             "arguments of the stored run to resume it."
         )
@@ -212,8 +233,10 @@ def _start(run: _Run, path, chunk_size, config, direction_info):
     names, act_bytes = _check_metrics(run.table, run.trees[0])
     shape = tuple(len(c) for c in reversed(run.coords))
     n = int(np.prod(shape))
-    chunk = chunk_size or chunk_for(tree_nbytes(run.trees[0]) + act_bytes, -(-n // jax.device_count()))
-    identity = _identity(run.kind, run.coords, names, run.trees, chunk)
+    chunk = chunk_size or chunk_for(
+        tree_nbytes(run.trees[0]) + act_bytes, -(-n // jax.device_count())
+    )
+    identity = _identity(run.kind, run.coords, names, run.trees, chunk, path is not None)
     if path is not None and os.path.exists(path):
         identity = _check_resume(path, identity, chunk_size is not None)
         f = _hdf5.read_surface(path)
@@ -235,13 +258,15 @@ def _leaf_lists(directions) -> tuple:
 
 
 def _compute(run: _Run, path, chunk_size, progress, config, direction_info) -> Surface:
-    names, identity, values, done, provenance = _start(run, path, chunk_size, config, direction_info)
+    names, identity, values, done, provenance = _start(
+        run, path, chunk_size, config, direction_info
+    )
     chunk, block = identity["chunk_size"], identity["block_size"]
     grid = _grid(run.coords)
     n = grid.shape[0]
     num_blocks = -(-n // block)
     todo = [b for b in range(num_blocks) if not done.reshape(-1)[b * block : (b + 1) * block].all()]
-    fn = _PointMetrics(ById(tuple(run.table.items())))
+    fn = _PointMetrics(_Table(run.table))
     session: dict[str, Any] = {"started": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                                "points": 0, "seconds": 0.0}  # fmt: skip
     provenance = dict(provenance, sessions=list(provenance.get("sessions", [])) + [session])
@@ -311,7 +336,9 @@ def compute_surface(
     check_same_tree("dx", dx, params)
     check_same_tree("dy", dy, params)
     check_positive_int("chunk_size", chunk_size)
-    run = _Run("2d", (params, dx, dy), (as_coords("xs", xs), as_coords("ys", ys)), _as_table(metrics))
+    run = _Run(
+        "2d", (params, dx, dy), (as_coords("xs", xs), as_coords("ys", ys)), _as_table(metrics)
+    )
     return _compute(run, path, chunk_size, progress, config, direction_info)
 
 

@@ -42,10 +42,15 @@ class Connection(NamedTuple):
 
 
 def curve_point(params_a, params_b, bend, t, kind: str = "bezier"):
-    """The point `phi(t)` of the curve through `params_a`, `bend`, `params_b` (module docstring)."""
+    """The point `phi(t)` of the curve through `params_a`, `bend`, `params_b` (module docstring).
+
+    `kind` is `"bezier"`, `"polychain"` or `"line"` (the straight segment; `bend` unused).
+    """
     t = jnp.asarray(t, jnp.result_type(*jax.tree.leaves(params_a)))
     if kind == "bezier":
         ca, cb, cc = (1 - t) ** 2, 2 * t * (1 - t), t**2
+    elif kind == "line":  # the straight segment; the bend is unused
+        ca, cb, cc = 1 - t, jnp.zeros_like(t), t
     else:
         first = t <= 0.5
         ca = jnp.where(first, 1 - 2 * t, 0.0)
@@ -57,7 +62,9 @@ def curve_point(params_a, params_b, bend, t, kind: str = "bezier"):
     )  # fmt: skip
 
 
-@functools.partial(jax.jit, static_argnames=("loss_fn", "kind", "optimizer", "num_steps", "num_samples"))
+@functools.partial(
+    jax.jit, static_argnames=("loss_fn", "kind", "optimizer", "num_steps", "num_samples")
+)
 def _train(a, b, bend, key, ts, *, loss_fn, kind, optimizer, num_steps, num_samples):
     def objective(theta, t):
         pts = jax.vmap(lambda s: loss_fn(curve_point(a, b, theta, s, kind)))(t)
@@ -74,10 +81,7 @@ def _train(a, b, bend, key, ts, *, loss_fn, kind, optimizer, num_steps, num_samp
     init = (bend, optimizer.init(bend))
     (bend, _), history = jax.lax.scan(step, init, jax.random.split(key, num_steps))
     on_curve = jax.lax.map(lambda s: loss_fn(curve_point(a, b, bend, s, kind)), ts)
-    on_line = jax.lax.map(
-        lambda s: loss_fn(jax.tree.map(lambda x, y: (1 - s).astype(x.dtype) * x + s.astype(x.dtype) * y, a, b)),
-        ts,
-    )  # fmt: skip
+    on_line = jax.lax.map(lambda s: loss_fn(curve_point(a, b, a, s, "line")), ts)
     return bend, on_curve, on_line, history
 
 

@@ -55,8 +55,9 @@ class _PointExtremes(NamedTuple):
 
     def __call__(self, shared, xy):
         params, dx, dy, v0 = shared
-        theta = jax.tree.map(lambda p, u, v: p + xy[0].astype(p.dtype) * u + xy[1].astype(p.dtype) * v,
-                             params, dx, dy)  # fmt: skip
+        x, y = xy[0], xy[1]
+        point = lambda p, u, v: p + x.astype(p.dtype) * u + y.astype(p.dtype) * v
+        theta = jax.tree.map(point, params, dx, dy)
         _, _, matvec = flat_matvec(self.loss_fn, theta)
         steps, _, alpha, beta = lanczos(matvec, v0, self.num_iters)
         ritz = jnp.linalg.eigvalsh(tridiag(alpha, beta, steps))

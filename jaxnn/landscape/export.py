@@ -105,7 +105,8 @@ function colour(t) {{ t = Math.min(1, Math.max(0, t)) * (VIR.length - 1);
 const view0 = {{az: -0.7, el: 0.6, zoom: 1}};
 let view = Object.assign({{}}, view0);
 function project(x, y, z) {{
-  const ca = Math.cos(view.az), sa = Math.sin(view.az), ce = Math.cos(view.el), se = Math.sin(view.el);
+  const ca = Math.cos(view.az), sa = Math.sin(view.az);
+  const ce = Math.cos(view.el), se = Math.sin(view.el);
   const xr = ca * x - sa * y, yr = sa * x + ca * y;
   const s = Math.min(cv.width, cv.height) * 0.3 * view.zoom;
   return [cv.width / 2 + s * xr, cv.height / 2 - s * (ce * z * 0.7 - se * yr), ce * yr + se * z];
@@ -130,7 +131,8 @@ function draw() {{
     ctx.strokeStyle = "rgba(0,0,0,0.15)"; ctx.stroke();
   }}
   ctx.fillStyle = "#222";
-  ctx.fillText(DATA.name + ": " + z0.toPrecision(4) + " .. " + z1.toPrecision(4), 10, cv.height - 12);
+  const range = z0.toPrecision(4) + " .. " + z1.toPrecision(4);
+  ctx.fillText(DATA.name + ": " + range, 10, cv.height - 12);
   document.body.dataset.drawn = String(quads.length);
 }}
 let drag = null;
@@ -143,7 +145,9 @@ window.addEventListener("mousemove", (e) => {{ if (!drag) return;
 cv.addEventListener("wheel", (e) => {{ e.preventDefault();
   view.zoom *= Math.exp(-e.deltaY * 0.001); draw(); }}, {{passive: false}});
 cv.addEventListener("dblclick", () => {{ view = Object.assign({{}}, view0); draw(); }});
-function fit() {{ cv.width = window.innerWidth || 900; cv.height = window.innerHeight || 700; draw(); }}
+function fit() {{
+  cv.width = window.innerWidth || 900; cv.height = window.innerHeight || 700; draw();
+}}
 window.addEventListener("resize", fit);
 fit();
 </script></body></html>

@@ -96,7 +96,9 @@ class Surface(NamedTuple):
         every metric is attached as point data. Unfinished points are NaN.
         """
         self._check_2d("to_vtk")
-        return write_vtk(path, self.xs, self.ys, self.values, self._metric(metric), log=log, zmax=zmax)
+        return write_vtk(
+            path, self.xs, self.ys, self.values, self._metric(metric), log=log, zmax=zmax
+        )
 
     def to_html(
         self,
@@ -113,7 +115,9 @@ class Surface(NamedTuple):
         """
         self._check_2d("to_html")
         name = self._metric(metric)
-        return write_html(path, self.xs, self.ys, self.values[name], name=name, log=log, title=title)
+        return write_html(
+            path, self.xs, self.ys, self.values[name], name=name, log=log, title=title
+        )
 
     def _metric(self, metric: str) -> str:
         if metric not in self.values:
