@@ -48,6 +48,7 @@ def test_help_shows_an_example(capsys):
     assert "example:" in text and "--grid -1:1:51" in text and "MODULE:FACTORY" in text
 
 
+@pytest.mark.slow  # ~15 s: five curvature programs compiled; the functions have fast tests
 def test_hessian_command_matches_the_dense_hessian(tmp_path):
     assert main(["hessian", *MODEL, "--out", str(tmp_path), "--top-k", "2", "--iters", "51",
                  "--order", "8", "--runs", "1", "--trace-samples", "20"]) == 0  # fmt: skip
@@ -55,7 +56,7 @@ def test_hessian_command_matches_the_dense_hessian(tmp_path):
     _, params, _ = tiny.model()
     flat, unravel = ravel_pytree(params)
     ev = np.linalg.eigvalsh(
-        np.asarray(jax.hessian(lambda w: tiny.loss(unravel(w)))(flat), np.float64)
+        np.asarray(jax.jit(jax.hessian(lambda w: tiny.loss(unravel(w))))(flat), np.float64)
     )
     np.testing.assert_allclose(result["top_eigenvalues"], ev[::-1][:2], rtol=1e-3)
     assert abs(result["trace"] - ev.sum()) < 4 * result["trace_standard_error"] + 1e-6

@@ -27,7 +27,9 @@ def test_convexity_map_equals_dense_hessian_eigenvalues():
     gx, gy = np.meshgrid(np.asarray(xs), np.asarray(ys))
     w0, ux, uy = (jnp.concatenate([t["a"], t["b"]]) for t in (params, dx, dy))
     ws = w0[None] + gx.reshape(-1, 1) * ux[None] + gy.reshape(-1, 1) * uy[None]
-    hess = np.asarray(jax.vmap(jax.hessian(flat))(jnp.asarray(ws, jnp.float32)), np.float64)
+    hess = np.asarray(
+        jax.jit(jax.vmap(jax.hessian(flat)))(jnp.asarray(ws, jnp.float32)), np.float64
+    )
     ev = np.linalg.eigvalsh(hess).reshape(3, 4, 5)
     scale = np.abs(ev).max(axis=-1)
     # 5 Lanczos steps on a 5 x 5 Hessian: the whole Krylov space, so float32 rounding only

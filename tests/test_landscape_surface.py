@@ -1,6 +1,8 @@
 """compute_surface / compute_curve / Surface: values vs slice_2d, Li et al.'s files, resume."""
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -184,3 +186,30 @@ def test_vtk_and_html_exports(tmp_path):
     assert "<canvas" in page and "http" not in page.split("<script>")[1]
     with pytest.raises(ValueError, match="'nope'"):
         s.to_html(tmp_path / "x.html", metric="nope")
+
+
+CHROMIUM = shutil.which("chromium") or (
+    "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
+)
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="headless Chromium is not installed (/usr/bin/chromium)"
+)
+def test_html_page_draws_in_headless_chromium_without_console_errors(tmp_path):
+    xs, ys = np.linspace(-1, 1, 6), np.linspace(-1, 1, 5)
+    gx, gy = np.meshgrid(xs, ys)
+    z = gx**2 + np.sin(3 * gy)
+    z[0, 0] = np.nan  # an unfinished point leaves a hole, not an error
+    s = landscape.Surface(xs, ys, {"loss": z}, np.isfinite(z))
+    page = s.to_html(tmp_path / "s.html")
+    run = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+         "--v=0", "--virtual-time-budget=2000", "--dump-dom", page.resolve().as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    console = [line for line in run.stderr.splitlines() if "CONSOLE" in line]
+    assert not console, console
+    drawn = re.search(r'data-drawn="(\d+)"', run.stdout)
+    assert drawn and int(drawn.group(1)) == 5 * 4 - 1, run.stdout[-500:]  # every quad but one
+    assert "<canvas" in run.stdout

@@ -39,10 +39,7 @@ stored chunk and block sizes.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import os
-import platform
-import sys
 import time
 from typing import Any, NamedTuple
 
@@ -53,6 +50,7 @@ from tqdm.auto import tqdm
 
 from jaxnn._engine import chunk_for, map_points
 from jaxnn.landscape import _hdf5
+from jaxnn.landscape._runfile import check_resume, identity_of, new_provenance
 from jaxnn.landscape._validate import (
     as_coords,
     check_positive_int,
@@ -140,79 +138,6 @@ def _check_metrics(table: dict, params) -> tuple[list[str], int]:
     return names, nbytes
 
 
-def _fingerprint(tree) -> str:
-    h = hashlib.sha256()
-    leaves, treedef = jax.tree.flatten(tree)
-    h.update(str(treedef).encode())
-    for leaf in leaves:
-        arr = np.asarray(jax.device_get(leaf))
-        h.update(f"{arr.shape}{arr.dtype}".encode())
-        h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()[:32]
-
-
-def _block_points(n: int, chunk: int) -> int:
-    per_call = chunk * jax.device_count()
-    want = max(16, -(-n // 100))
-    return per_call * max(1, -(-want // per_call))
-
-
-def _identity(kind, coords, names, trees, chunk, with_hashes: bool) -> dict:
-    if not with_hashes:  # no file: only the blocking matters
-        n = int(np.prod([len(c) for c in coords]))
-        return {"chunk_size": chunk, "block_size": _block_points(n, chunk)}
-    return {
-        "kind": kind,
-        "xcoordinates": _fingerprint(coords[0]),
-        "ycoordinates": _fingerprint(coords[1]) if len(coords) > 1 else None,
-        "metrics": sorted(names),
-        "params": _fingerprint(trees[0]),
-        "directions": _fingerprint(trees[1:]),
-        "chunk_size": chunk,
-        "block_size": _block_points(int(np.prod([len(c) for c in coords])), chunk),
-    }
-
-
-def _check_resume(path, identity: dict, explicit_chunk: bool) -> dict:
-    """The stored identity, after checking that this call is the same run."""
-    stored = _hdf5.read_identity(path)
-    if not stored:
-        raise ValueError(
-            f"{os.fspath(path)!r} exists but was not written by compute_surface (no run identity); "
-            "pass another path. The file was left unchanged."
-        )
-    if not explicit_chunk:
-        identity = dict(identity, chunk_size=stored.get("chunk_size"),
-                        block_size=stored.get("block_size"))  # fmt: skip
-    differ = [k for k in sorted(set(identity) | set(stored)) if identity.get(k) != stored.get(k)]
-    if differ:
-        what = {"xcoordinates": "grid (xs)", "ycoordinates": "grid (ys)", "params": "centre params",
-                "directions": "directions", "metrics": "metric names", "kind": "kind (1-D/2-D)",
-                "chunk_size": f"chunk_size (stored {stored.get('chunk_size')})",
-                "block_size": f"block size (stored {stored.get('block_size')})"}  # fmt: skip
-        raise ValueError(
-            f"{os.fspath(path)!r} holds another run: its "
-            f"{', '.join(what.get(k, k) for k in differ)} "
-            "differ from this call's. The file was left unchanged; pass a new path, or the "
-            "arguments of the stored run to resume it."
-        )
-    return identity
-
-
-def _provenance(config, direction_info, identity) -> dict:
-    return {
-        "jaxnn_version": getattr(sys.modules.get("jaxnn"), "__version__", "unknown"),
-        "jax_version": jax.__version__,
-        "backend": jax.default_backend(),
-        "num_devices": jax.device_count(),
-        "python": platform.python_version(),
-        "config": config or {},
-        "direction_info": direction_info or {},
-        "identity": identity,
-        "sessions": [],
-    }
-
-
 class _Run(NamedTuple):
     kind: str  # "1d" | "2d"
     trees: tuple  # (params, dx) or (params, dx, dy)
@@ -236,15 +161,15 @@ def _start(run: _Run, path, chunk_size, config, direction_info):
     chunk = chunk_size or chunk_for(
         tree_nbytes(run.trees[0]) + act_bytes, -(-n // jax.device_count())
     )
-    identity = _identity(run.kind, run.coords, names, run.trees, chunk, path is not None)
+    identity = identity_of(run.kind, run.coords, names, run.trees, chunk, path is not None)
     if path is not None and os.path.exists(path):
-        identity = _check_resume(path, identity, chunk_size is not None)
+        identity = check_resume(path, identity, chunk_size is not None)
         f = _hdf5.read_surface(path)
         values = {k: np.asarray(f["values"][k], np.float32) for k in names}
         return names, identity, values, np.asarray(f["done"]), f["provenance"]
     values = {k: np.full(shape, np.nan, np.float32) for k in names}
     done = np.zeros(shape, bool)
-    provenance = _provenance(config, direction_info, identity)
+    provenance = new_provenance(config, direction_info, identity)
     if path is not None:
         fields = dict(xs=run.coords[0], ys=run.coords[1] if len(run.coords) > 1 else None,
                       values=values, done=done, directions=_leaf_lists(run.trees[1:]),
