@@ -23,7 +23,9 @@ loses at most about 1 % of its work, and the per-block cost of a call and a
 file write, about a millisecond, stays small next to the block's points).
 Each block is one `map_points` call with a fixed number of points (the last
 block is padded by repeating its last point), so every block runs the *same*
-compiled program.
+compiled program. Block `b + 1` is dispatched (JAX runs it asynchronously)
+before block `b` is copied to the host and written, so the file I/O overlaps
+the computation.
 A progress bar (tqdm, with ETA) advances per block. With `path`, each finished
 block is written to the HDF5 file (open, write, close, so the file is
 consistent between blocks) and marked done. Calling again with the same
@@ -182,6 +184,15 @@ def _leaf_lists(directions) -> tuple:
     return tuple([np.asarray(x) for x in jax.tree.leaves(d)] for d in directions)
 
 
+def _store(idx, out, names, values, done) -> dict:
+    """Copy one finished block into the host arrays; returns its values per metric."""
+    block_values = {k: np.asarray(out[k])[: idx.size].astype(np.float32) for k in names}
+    for k in names:
+        values[k].reshape(-1)[idx] = block_values[k]
+    done.reshape(-1)[idx] = True
+    return block_values
+
+
 def _compute(run: _Run, path, chunk_size, progress, config, direction_info) -> Surface:
     names, identity, values, done, provenance = _start(
         run, path, chunk_size, config, direction_info
@@ -198,20 +209,24 @@ def _compute(run: _Run, path, chunk_size, progress, config, direction_info) -> S
     t0 = time.perf_counter()
     bar = tqdm(total=num_blocks, initial=num_blocks - len(todo), disable=not progress,
                unit="block", desc=f"surface {'x'.join(map(str, done.shape))}")  # fmt: skip
-    for b in todo:
+
+    def dispatch(b):  # asynchronous: runs while the previous block is stored
         idx = np.arange(b * block, (b + 1) * block)
         rows = grid[np.minimum(idx, n - 1)]  # the last block repeats its last point
-        out = map_points(fn, run.trees, jnp.asarray(rows), chunk_size=chunk)
-        out = jax.device_get(out)
-        idx = idx[idx < n]
-        block_values = {k: np.asarray(out[k])[: idx.size].astype(np.float32) for k in names}
-        for k in names:
-            values[k].reshape(-1)[idx] = block_values[k]
-        done.reshape(-1)[idx] = True
-        session.update(points=session["points"] + int(idx.size), seconds=time.perf_counter() - t0)
-        if path is not None:
-            _hdf5.write_block(path, idx, block_values, provenance)
-        bar.update(1)
+        return idx[idx < n], map_points(fn, run.trees, jnp.asarray(rows), chunk_size=chunk)
+
+    pending = None
+    for b in todo + [None]:
+        nxt = dispatch(b) if b is not None else None
+        if pending is not None:
+            idx, out = pending
+            block_values = _store(idx, jax.device_get(out), names, values, done)
+            session.update(points=session["points"] + int(idx.size),
+                           seconds=time.perf_counter() - t0)  # fmt: skip
+            if path is not None:
+                _hdf5.write_block(path, idx, block_values, provenance)
+            bar.update(1)
+        pending = nxt
     bar.close()
     values = {k: np.where(done, v, np.nan).astype(np.float32) for k, v in values.items()}
     ys = np.asarray(run.coords[1]) if len(run.coords) > 1 else None
