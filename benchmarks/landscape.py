@@ -44,7 +44,7 @@ Landscape studies (same model and directions):
   Reported: ``convexity_points_per_second`` and ``convexity_speedup_vs_loop``.
 * Resume overhead: ``compute_surface`` (loss and accuracy from one forward pass)
   on the slice grid with ``path=`` (a fresh HDF5 file per call, every block
-  flushed) vs ``path=None``, interleaved, 3 rounds (quick: 1), min times;
+  flushed) vs ``path=None``, interleaved, 3 rounds, min times;
   ``resume_overhead`` is ``t(path) / t(no path) - 1`` (target < 5 %), and
   ``blocking_overhead`` is ``t(no path) / t(slice_2d with the same chunk) - 1``.
 
@@ -171,7 +171,7 @@ def _convexity(model, state, params, dx, dy, x, y, quick: bool) -> dict:
     }  # fmt: skip
 
 
-def _resume_overhead(model, state, params, dx, dy, x, y, xs, ys, quick: bool) -> dict:
+def _resume_overhead(model, state, params, dx, dy, x, y, xs, ys) -> dict:
     """compute_surface with path= (fresh file per call) vs without vs slice_2d."""
 
     def joint(p):
@@ -197,7 +197,7 @@ def _resume_overhead(model, state, params, dx, dy, x, y, xs, ys, quick: bool) ->
 
     sliced = lambda: landscape.slice_2d(loss_only, params, dx, dy, xs, ys, chunk_size=chunk)
     t = time_interleaved({"path": with_path, "no_path": no_path, "slice_2d": sliced},
-                         repeats=1 if quick else 3)  # fmt: skip
+                         repeats=3)  # fmt: skip
     target_file.unlink(missing_ok=True)
     Path(folder).rmdir()
     return {
@@ -233,7 +233,7 @@ def run(quick: bool, out_dir: str | Path) -> dict:
     t_small, small_chunks, small_diff = _time_slices(small_loss, params, dx, dy, xs, ys, (None,))
     z_max_diff = max(z_max_diff, small_diff)
     convexity = _convexity(model, state, params, dx, dy, x, y, quick)
-    resume = _resume_overhead(model, state, params, dx, dy, x, y, xs, ys, quick)
+    resume = _resume_overhead(model, state, params, dx, dy, x, y, xs, ys)
     rates.append(matmul_rate(mm_size))
     peak = max(rates)
 

@@ -134,12 +134,12 @@ _CHILD = textwrap.dedent(
     from jaxnn import landscape
     from jaxnn.landscape import compute
     joint, params, dx, dy = _problem()
-    real = compute._hdf5.write_block
+    real = compute._hdf5.BlockWriter.write
     def slow(*a, **k):
         real(*a, **k)
         print("block", flush=True)
         time.sleep(0.3)
-    compute._hdf5.write_block = slow
+    compute._hdf5.BlockWriter.write = slow
     landscape.compute_surface(joint, params, dx, dy, jnp.linspace(-1, 1, 9),
                               jnp.linspace(-1, 1, 6), path={path!r}, chunk_size=4, progress=False)
     """

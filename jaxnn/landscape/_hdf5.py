@@ -153,20 +153,26 @@ def read_identity(path: str | os.PathLike) -> dict:
         return json.loads(f.attrs.get("jaxnn_identity", "{}"))
 
 
-def write_block(path, indices: np.ndarray, block: dict, provenance: dict) -> None:
-    """Store finished points (flat `(ny, nx)` indices) of every metric and mark them done."""
-    with h5py.File(path, "r+") as f:
-        done = np.asarray(f[DONE])
-        shape = done.shape
-        for name, vals in block.items():
-            ds = f[file_name(name)]
-            flat = np.asarray(ds).reshape(-1)
-            flat[indices] = to_file_values(name, vals)
-            ds[...] = flat.reshape(shape)
-        flat_done = done.reshape(-1)
-        flat_done[indices] = 1
-        f[DONE][...] = flat_done.reshape(shape)
-        f.attrs["jaxnn_provenance"] = json.dumps(provenance, sort_keys=True, default=str)
+class BlockWriter:
+    """The run file, open for the whole run; `write` stores finished rows and flushes.
+
+    HDF5 writes its metadata on `flush`, so a process killed between two
+    blocks (even by SIGKILL) leaves a readable file with every flushed block.
+    """
+
+    def __init__(self, path):
+        self.file = h5py.File(path, "r+")
+
+    def write(self, rows: slice, values: dict, done: np.ndarray, provenance: dict) -> None:
+        """Store rows `rows` (of the `(ny, nx)` grid; a curve: flat indices) of each metric."""
+        for name, arr in values.items():
+            self.file[file_name(name)][rows] = to_file_values(name, arr[rows])
+        self.file[DONE][rows] = np.asarray(done[rows], np.uint8)
+        self.file.attrs["jaxnn_provenance"] = json.dumps(provenance, sort_keys=True, default=str)
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def save_directions(path: str | os.PathLike, dx, dy=None) -> Path:

@@ -27,8 +27,8 @@ compiled program. Block `b + 1` is dispatched (JAX runs it asynchronously)
 before block `b` is copied to the host and written, so the file I/O overlaps
 the computation.
 A progress bar (tqdm, with ETA) advances per block. With `path`, each finished
-block is written to the HDF5 file (open, write, close, so the file is
-consistent between blocks) and marked done. Calling again with the same
+block's rows are written to the HDF5 file (kept open for the run) and marked
+done, and the file is flushed, so it is consistent between blocks. Calling again with the same
 `path` and the same arguments skips the blocks already done: since each block
 is the same program on the same inputs, a resumed run is bit-identical to an
 uninterrupted one. The run's identity (kind, coordinates, metric names,
@@ -184,13 +184,18 @@ def _leaf_lists(directions) -> tuple:
     return tuple([np.asarray(x) for x in jax.tree.leaves(d)] for d in directions)
 
 
-def _store(idx, out, names, values, done) -> dict:
-    """Copy one finished block into the host arrays; returns its values per metric."""
-    block_values = {k: np.asarray(out[k])[: idx.size].astype(np.float32) for k in names}
+def _store(idx, out, names, values, done) -> None:
+    """Copy one finished block (flat indices `idx`) into the host arrays."""
     for k in names:
-        values[k].reshape(-1)[idx] = block_values[k]
+        values[k].reshape(-1)[idx] = np.asarray(out[k])[: idx.size].astype(np.float32)
     done.reshape(-1)[idx] = True
-    return block_values
+
+
+def _rows(idx, shape) -> slice:
+    """The rows of the grid a block of consecutive flat indices touches (a curve: the indices)."""
+    if len(shape) == 1:
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return slice(int(idx[0]) // shape[1], int(idx[-1]) // shape[1] + 1)
 
 
 def _compute(run: _Run, path, chunk_size, progress, config, direction_info) -> Surface:
@@ -215,18 +220,23 @@ def _compute(run: _Run, path, chunk_size, progress, config, direction_info) -> S
         rows = grid[np.minimum(idx, n - 1)]  # the last block repeats its last point
         return idx[idx < n], map_points(fn, run.trees, jnp.asarray(rows), chunk_size=chunk)
 
+    writer = _hdf5.BlockWriter(path) if path is not None else None
     pending = None
-    for b in todo + [None]:
-        nxt = dispatch(b) if b is not None else None
-        if pending is not None:
-            idx, out = pending
-            block_values = _store(idx, jax.device_get(out), names, values, done)
-            session.update(points=session["points"] + int(idx.size),
-                           seconds=time.perf_counter() - t0)  # fmt: skip
-            if path is not None:
-                _hdf5.write_block(path, idx, block_values, provenance)
-            bar.update(1)
-        pending = nxt
+    try:
+        for b in todo + [None]:
+            nxt = dispatch(b) if b is not None else None
+            if pending is not None:
+                idx, out = pending
+                _store(idx, jax.device_get(out), names, values, done)
+                session.update(points=session["points"] + int(idx.size),
+                               seconds=time.perf_counter() - t0)  # fmt: skip
+                if writer is not None:
+                    writer.write(_rows(idx, done.shape), values, done, provenance)
+                bar.update(1)
+            pending = nxt
+    finally:
+        if writer is not None:
+            writer.close()
     bar.close()
     values = {k: np.where(done, v, np.nan).astype(np.float32) for k, v in values.items()}
     ys = np.asarray(run.coords[1]) if len(run.coords) > 1 else None
