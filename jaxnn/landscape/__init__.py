@@ -34,6 +34,7 @@ from jaxnn.landscape.curvature import (
     spectral_density,
 )
 from jaxnn.landscape.directions import normalize_direction, random_direction
+from jaxnn.landscape.hessian_directions import hessian_directions
 from jaxnn.landscape.lossfns import dataset_loss, model_loss
 from jaxnn.landscape.slices import (
     SliceInfo,
@@ -52,6 +53,7 @@ __all__ = [
     "TraceEstimate",
     "dataset_loss",
     "default_chunk_size",
+    "hessian_directions",
     "hessian_spectrum",
     "hessian_top_eigenvalues",
     "hessian_trace",

@@ -46,7 +46,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn.landscape._krylov import flat_matvec, lanczos, orth, top_ritz, tridiag
+from jaxnn.landscape._krylov import (
+    check_due,
+    flat_matvec,
+    lanczos,
+    power_deflated,
+    top_ritz,
+    tridiag,
+)
 from jaxnn.landscape._validate import (
     ById,
     check_loss_fn,
@@ -113,40 +120,23 @@ def directional_curvature(loss_fn, params, d):
 def _top_eigen(params, key, tol, *, loss_fn, k, num_iters, method):
     flat, unravel, matvec = flat_matvec(loss_fn, params)
     n, dtype = flat.shape[0], flat.dtype
-    if method == "lanczos":
-        m = min(num_iters, n)
+    if method == "power":
+        vecs, vals, res, count = power_deflated(matvec, key, n, dtype, k, num_iters, tol)
+        order = jnp.argsort(-vals)
+        return vals[order], jax.vmap(unravel)(vecs[order]), res[order], count
 
-        def check(alpha, beta, s, broke):
-            theta, _, res = top_ritz(alpha, beta, s, k)
-            return (s >= k) & ~broke & jnp.all(res <= tol * jnp.abs(theta))
+    def converged(alpha, beta, s):
+        theta, _, res = top_ritz(alpha, beta, s, k)
+        return jnp.all(res <= tol * jnp.abs(theta))
 
-        v0 = jax.random.normal(key, (n,), dtype)
-        steps, basis, alpha, beta = lanczos(matvec, v0, m, check)
-        vals, s_vecs, res = top_ritz(alpha, beta, steps, k)
-        return vals, jax.vmap(unravel)(s_vecs.T @ basis), res, steps
+    def check(alpha, beta, s, broke):
+        due = check_due(s, k) & ~broke
+        return jax.lax.cond(due, lambda: converged(alpha, beta, s), lambda: jnp.array(False))
 
-    def one(i, carry):
-        found, vals, res, count = carry
-
-        def step(state):
-            t, v, lam, _, _ = state
-            w = orth(matvec(v), found)
-            new = jnp.vdot(v, w)
-            r = jnp.linalg.norm(w - new * v)
-            stop = (t > 0) & (jnp.abs(new - lam) <= tol * jnp.abs(new))
-            norm = jnp.linalg.norm(w)  # 0 only if v is in the null space: keep v
-            nxt = jnp.where(norm > 0, w / jnp.where(norm > 0, norm, 1), v)
-            return t + 1, nxt, new, r, stop
-
-        v = orth(jax.random.normal(jax.random.fold_in(key, i), (n,), dtype), found)
-        init = (0, v / jnp.linalg.norm(v), jnp.zeros((), dtype), jnp.zeros((), dtype), False)
-        t, v, lam, r, _ = jax.lax.while_loop(lambda s: (s[0] < num_iters) & ~s[4], step, init)
-        return found.at[i].set(v), vals.at[i].set(lam), res.at[i].set(r), count + t
-
-    init = (jnp.zeros((k, n), dtype), jnp.zeros(k, dtype), jnp.zeros(k, dtype), 0)
-    vecs, vals, res, count = jax.lax.fori_loop(0, k, one, init)
-    order = jnp.argsort(-vals)
-    return vals[order], jax.vmap(unravel)(vecs[order]), res[order], count
+    v0 = jax.random.normal(key, (n,), dtype)
+    steps, basis, alpha, beta = lanczos(matvec, v0, min(num_iters, n), check)
+    vals, s_vecs, res = top_ritz(alpha, beta, steps, k)
+    return vals, jax.vmap(unravel)(s_vecs.T @ basis), res, steps
 
 
 def hessian_top_eigenvalues(
