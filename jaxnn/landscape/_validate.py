@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn._engine import ById, jaxpr_bytes  # noqa: F401  (re-exported for the landscape modules)
+
 _MAX_TREE_CHARS = 200
 
 
@@ -67,30 +69,6 @@ def check_loss_fn(loss_fn, params, *, return_jaxpr=False):
     return jaxpr if return_jaxpr else out
 
 
-def _aval_bytes(var) -> int:
-    aval = getattr(var, "aval", None)
-    try:
-        return math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
-    except (AttributeError, TypeError):
-        return 0
-
-
-def jaxpr_bytes(jaxpr) -> int:
-    """Bytes of every intermediate value of a (Closed)Jaxpr, loop bodies counted once.
-
-    An upper bound on the live memory of one evaluation (XLA fuses and frees).
-    """
-    jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
-    total = 0
-    for eqn in jaxpr.eqns:
-        total += sum(_aval_bytes(v) for v in eqn.outvars)
-        for param in eqn.params.values():
-            for sub in param if isinstance(param, (tuple, list)) else (param,):
-                if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
-                    total += jaxpr_bytes(sub)
-    return total
-
-
 def as_coords(name: str, values) -> jax.Array:
     """A non-empty 1-D float array of grid coordinates, or a ValueError/TypeError."""
     shape = np.shape(values)
@@ -127,25 +105,3 @@ def tree_nbytes(tree) -> int:
         math.prod(np.shape(x)) * np.dtype(getattr(x, "dtype", np.float32)).itemsize
         for x in jax.tree.leaves(tree)
     )
-
-
-class ById:
-    """Hash/compare a callable by identity, so that it can be a static jit argument.
-
-    jit's cache keeps a strong reference to the wrapper (hence to the callable),
-    so an id cannot be reused while its compiled program is cached.
-    """
-
-    __slots__ = ("fn",)
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __hash__(self):
-        return id(self.fn)
-
-    def __eq__(self, other):
-        return isinstance(other, ById) and other.fn is self.fn
-
-    def __call__(self, *args):
-        return self.fn(*args)
