@@ -24,6 +24,15 @@ length `N`). It is the machinery behind `landscape.slice_1d/slice_2d`,
   process.
 * The compiled program is cached by jit, keyed on the identity of `fn` and the
   static shapes: the same `fn` object and shapes never recompile.
+* Memory bound (tested with the compiled program's `memory_analysis()`):
+  the temporary bytes of one call are at most
+  `chunk * bytes_per_point + 32 * N` per device, i.e. the chunk budget
+  (8 MiB on CPU, 256 MiB elsewhere) plus 32 bytes per point for the padded
+  point table, the raw outputs and their copies (scalar outputs, 3 float32
+  coefficients per point as in `slice_2d`). A 201 x 201 slice (40,401 points)
+  of any model therefore needs at most the budget plus 1.3 MB, whatever the
+  parameter count (a 1M-parameter float32 model, 4 MB per perturbed copy
+  plus activations, runs in chunks of 1-2 points on a CPU).
 
 `plan(num_points, chunk_size, bytes_per_point)` exposes the chunking decision
 and `GridInfo` describes one evaluation (returned with `return_info=True`).

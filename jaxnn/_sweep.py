@@ -22,15 +22,17 @@ see `jaxnn._engine.jaxpr_bytes`), and
   `chunk * bytes_per_run <= 256 MiB` (`jaxnn._engine.MAX_CHUNK_BYTES`);
 * on the CPU backend it is the largest with
   `chunk * bytes_per_run <= SWEEP_CPU_BYTES` (2 MiB) and at most
-  `SWEEP_CPU_MAX_CHUNK`. Calibrated with `benchmarks/sweep.py` on a 2-core
-  x86 CPU (see its docstring for the table): a quadratic or a logistic
-  regression (a few KiB per run) is fastest with all runs in one chunk
-  (10-60x a loop), while for the MLP 40-256-256-10 at batch 128
-  (~3 MiB per run) a vmapped chunk of 16 runs is 0.7-0.9x a loop because the
-  batched matrix products fall out of cache, and one run at a time (which
-  `lax.map` then runs back to back, with no dispatch between runs) is about
-  1.0-1.1x. The rule puts those models at one run per chunk and the small
-  ones at all runs per chunk.
+  `SWEEP_CPU_MAX_CHUNK` (256): small runs share a chunk, runs above 2 MiB
+  go one at a time (`lax.map` then runs them back to back, with no dispatch
+  between runs). Calibrated with `benchmarks/sweep.py` (64 runs of 100 adam
+  steps, min of 5; 2-core x86 CPU shared with other jobs, so noisy):
+  least squares in 10 variables (~0.1 MB per run by the estimate) ran
+  1.23x a loop of `jit(run)` with the rule's chunk of 21 and with chunks of 8,
+  0.87x with chunks of 1 and 0.55x all 64 in one chunk; softmax regression
+  40 -> 10 on MNIST-1D (~0.9 MB) ran 1.02x with the rule's chunk of 2, 0.83x
+  with 1, 0.45x with 8 and 0.32x with 64. On this CPU the vmapped batch
+  products of bigger chunks fall out of cache and run slower than the
+  unbatched ones, so the budget is small.
 
 Results equal a Python loop of `run_fn` within float32 rounding, not
 bit-for-bit: a vmapped matrix product or reduction may use a different

@@ -253,3 +253,31 @@ def test_hessian_directions_are_dense_eigenvectors_normalized(x64):
             np.linalg.norm(params["l1"]["w"], axis=0),
             rtol=1e-10,
         )
+
+
+def test_lanczos_memory_stays_within_the_documented_bound():
+    # (m + 8) n b + 8 m^2 b + 2 hvp_bytes (module docstring), read off the compiled
+    # programs' memory_analysis() for two Krylov dimensions (no wall clock).
+    from jaxnn._engine import ById
+    from jaxnn.landscape.curvature import _top_eigen
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(64, 20)), jnp.float32)
+    params = {
+        "w1": jnp.asarray(rng.normal(size=(20, 64)), jnp.float32),
+        "w2": jnp.asarray(rng.normal(size=(64, 1)), jnp.float32),
+    }
+    loss = lambda p: jnp.mean(jnp.tanh(x @ p["w1"]) @ p["w2"])
+    n, b = 20 * 64 + 64, 4
+    hvp = jax.jit(lambda p, v: L.hvp(loss, p, v)).lower(params, params).compile()
+    hvp_bytes = hvp.memory_analysis().temp_size_in_bytes
+    temps = {}
+    for m in (16, 40):
+        compiled = _top_eigen.lower(
+            params, jax.random.key(0), 1e-6, loss_fn=ById(loss), k=1, num_iters=m,
+            method="lanczos",
+        ).compile()  # fmt: skip
+        temps[m] = compiled.memory_analysis().temp_size_in_bytes
+        assert m * n * b <= temps[m] <= (m + 8) * n * b + 8 * m * m * b + 2 * hvp_bytes
+    # each extra Krylov vector costs one vector (plus the small tridiagonal), not more
+    assert temps[40] - temps[16] <= 24 * (n * b + 16 * 40 * b)

@@ -184,6 +184,10 @@ def slice_2d(loss_fn, params, dx, dy, xs, ys, *, chunk_size=None, return_info=Fa
       chunk_size: points per vmapped chunk (default: see the module docstring).
       return_info: also return a `SliceInfo` (chunking, devices, sharding).
 
+    Memory: at most `chunk * bytes_per_point + 32 * len(xs) * len(ys)` bytes
+    of temporaries per device (see `jaxnn/_engine.py`): a 201 x 201 grid
+    needs the chunk budget (8 MiB on CPU) plus 1.3 MB, for any model size.
+
     Example:
       >>> loss = lambda p: jnp.sum(p["w"] ** 2)
       >>> p = {"w": jnp.zeros(2)}
