@@ -23,6 +23,9 @@ from jaxnn.landscape.directions import normalize_direction
 
 __all__ = ["hessian_directions"]
 
+_NORMS = ("filter", "layer", "model", None)
+_IGNORES = ("biasbn", None)
+
 
 def _fixed_sign(vec: Any) -> Any:
     flat, _ = ravel_pytree(vec)
@@ -62,6 +65,11 @@ def hessian_directions(
     Returns:
       A list of k pytrees like `params` (in the parameters' dtypes), sharpest first.
     """
+    if norm not in _NORMS or ignore not in _IGNORES:
+        raise ValueError(
+            f"hessian_directions: norm must be one of {_NORMS} and ignore one of {_IGNORES}; "
+            f"got norm={norm!r}, ignore={ignore!r}."
+        )
     eig = hessian_top_eigenvalues(
         loss_fn, params, key, k=k, num_iters=num_iters, tol=tol, return_eigenvectors=True
     )
