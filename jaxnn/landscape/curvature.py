@@ -45,7 +45,8 @@ dimension is capped at n.
 """
 
 import functools
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -80,6 +81,8 @@ __all__ = [
 
 
 class HessianEigen(NamedTuple):
+    """Top-k eigenpairs from `hessian_top_eigenvalues`."""
+
     eigenvalues: jax.Array  # (k,), descending
     eigenvectors: object  # pytree like params with a leading axis k, or None
     residuals: jax.Array  # (k,) ||H u - lambda u|| (unit u)
@@ -87,20 +90,24 @@ class HessianEigen(NamedTuple):
 
 
 class TraceEstimate(NamedTuple):
-    estimate: jax.Array
-    standard_error: jax.Array
+    """A Hutchinson trace estimate from `hessian_trace`."""
+
+    estimate: jax.Array  # mean of z^T H z over the probes
+    standard_error: jax.Array  # std(z^T H z, ddof=1) / sqrt(num_samples)
 
 
 class Spectrum(NamedTuple):
+    """Quadrature nodes and weights from `hessian_spectrum`."""
+
     nodes: jax.Array  # (num_runs, order), ascending per run
     weights: jax.Array  # (num_runs, order), each row sums to 1
 
 
-def _size(params) -> int:
+def _size(params: Any) -> int:
     return sum(int(np.size(x)) for x in jax.tree.leaves(params))
 
 
-def hvp(loss_fn, params, v):
+def hvp(loss_fn: Callable[[Any], jax.Array], params: Any, v: Any) -> Any:
     """Hessian-vector product `H(params) v` on pytrees (forward-over-reverse).
 
     `v` must have the structure and leaf shapes of `params`; the result does too.
@@ -110,7 +117,7 @@ def hvp(loss_fn, params, v):
     return jax.jvp(jax.grad(loss_fn), (params,), (v,))[1]
 
 
-def directional_curvature(loss_fn, params, d):
+def directional_curvature(loss_fn: Callable[[Any], jax.Array], params: Any, d: Any) -> jax.Array:
     """`dᵀ H(params) d`: the exact second derivative of `a -> loss_fn(params + a d)` at 0.
 
     One `hvp` and a dot product over all leaves (Li et al.'s sharpness along a
@@ -145,15 +152,15 @@ def _top_eigen(params, key, tol, *, loss_fn, k, num_iters, method):
 
 
 def hessian_top_eigenvalues(
-    loss_fn,
-    params,
-    key,
-    k=1,
-    num_iters=100,
-    method="lanczos",
-    tol=1e-6,
-    return_eigenvectors=False,
-):
+    loss_fn: Callable[[Any], jax.Array],
+    params: Any,
+    key: jax.Array,
+    k: int = 1,
+    num_iters: int = 100,
+    method: str = "lanczos",
+    tol: float | jax.Array = 1e-6,
+    return_eigenvectors: bool = False,
+) -> "HessianEigen":
     """Top-k Hessian eigenvalues by Lanczos (default) or power iteration with deflation.
 
     Args:
@@ -213,7 +220,13 @@ def _trace(params, key, *, loss_fn, num_samples, batch_size):
     return jnp.mean(samples), jnp.asarray(se, samples.dtype)
 
 
-def hessian_trace(loss_fn, params, key, num_samples=100, batch_size=None):
+def hessian_trace(
+    loss_fn: Callable[[Any], jax.Array],
+    params: Any,
+    key: jax.Array,
+    num_samples: int = 100,
+    batch_size: int | None = None,
+) -> "TraceEstimate":
     """Hutchinson estimate of `tr H = E_z[z^T H z]`, `z` Rademacher.
 
     Args:
@@ -250,7 +263,13 @@ def _spectrum(params, key, *, loss_fn, order, num_runs):
     return jax.lax.map(run, jax.random.split(key, num_runs))
 
 
-def hessian_spectrum(loss_fn, params, key, order=90, num_runs=10):
+def hessian_spectrum(
+    loss_fn: Callable[[Any], jax.Array],
+    params: Any,
+    key: jax.Array,
+    order: int = 90,
+    num_runs: int = 10,
+) -> "Spectrum":
     """Stochastic Lanczos quadrature of the Hessian's spectral density.
 
     Args:
@@ -273,7 +292,9 @@ def hessian_spectrum(loss_fn, params, key, order=90, num_runs=10):
     return Spectrum(nodes, weights)
 
 
-def spectral_density(nodes, weights, grid, sigma):
+def spectral_density(
+    nodes: jax.Array, weights: jax.Array, grid: jax.Array, sigma: float | jax.Array
+) -> jax.Array:
     """Gaussian-smoothed spectral density on `grid`, normalized to integrate to 1.
 
     `rho(t) = mean_r sum_i w_{r,i} N(t; theta_{r,i}, sigma^2)`, then divided by
