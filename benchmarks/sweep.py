@@ -30,7 +30,7 @@ min. Both sides must compute the same runs: the first recorded loss of every
 run must agree to 1e-5 relative (the loss before any update; later steps
 differ by float32 summation order, vmapped vs not, amplified by training).
 
-Calibration (2-core x86 CPU, XLA:CPU, 8 lr x 4 seeds x 100 steps): see
+Calibration (2-core x86 CPU, XLA:CPU, 16 lr x 4 seeds x 100 steps): see
 ``docs/readme/scale.md`` for the table; a chunk of all runs wins by far for
 the quadratic and logistic regression (per-step overhead dominates), a chunk
 of 1 is best for the MLP 40-256-256-10 and the CNN (batched products fall
@@ -57,8 +57,8 @@ from jaxnn._engine import jaxpr_bytes
 from jaxnn._sweep import sweep, sweep_chunk_size
 
 NAME = "sweep"
-NUM_LRS, NUM_SEEDS, STEPS = 8, 4, 200
-QUICK_LRS, QUICK_SEEDS, QUICK_STEPS = 4, 2, 10
+NUM_LRS, NUM_SEEDS, STEPS = 16, 4, 100
+QUICK_LRS, QUICK_SEEDS, QUICK_STEPS = 2, 2, 5
 BATCH = 128
 MODELS = ("quadratic", "logreg", "mlp_small", "mlp_large", "cnn")
 SMALL = ("quadratic", "logreg", "mlp_small")  # per-step overhead dominates: target >= 3x
