@@ -130,6 +130,7 @@ def _bytes_per_run(fn: _RunPoint, spec: tuple) -> int:
     return jaxpr_bytes(jaxpr) + out_bytes
 
 
+@functools.lru_cache(maxsize=64)
 def _index_table(sizes: tuple[int, ...]) -> jax.Array:
     """`(prod(sizes), len(sizes))` int32 rows of the cartesian product, C order."""
     mesh = np.meshgrid(*(np.arange(s) for s in sizes), indexing="ij")
