@@ -30,11 +30,12 @@ min. Both sides must compute the same runs: the first recorded loss of every
 run must agree to 1e-5 relative (the loss before any update; later steps
 differ by float32 summation order, vmapped vs not, amplified by training).
 
-Calibration (2-core x86 CPU, XLA:CPU, 16 lr x 4 seeds x 100 steps): see
-``docs/readme/scale.md`` for the table; a chunk of all runs wins by far for
-the quadratic and logistic regression (per-step overhead dominates), a chunk
-of 1 is best for the MLP 40-256-256-10 and the CNN (batched products fall
-out of cache), which is what the rule in ``jaxnn/_sweep.py`` picks.
+Calibration (2-core x86 CPU, XLA:CPU, 16 lr x 4 seeds x 100 steps, shared
+with other jobs, so noisy): the table is in ``docs/readme/scale.md`` and
+the module docstring of ``jaxnn/_sweep.py``; for least squares the rule's
+chunk (21) and chunks of 8 were fastest (1.23x), for softmax regression the
+rule's chunk of 2 (1.02x); all 64 runs in one chunk was the slowest choice
+for every model measured.
 
 Summary: ``speedup_vs_sequential`` (the smallest over the models),
 ``speedup_<model>`` and ``chunk_<model>`` per model.
