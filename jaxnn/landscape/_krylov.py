@@ -20,7 +20,7 @@ cast back up), so low-precision models keep their cheap HVPs.
 Cost of the convergence test: the Ritz values of the first `s` steps are the
 eigenvalues of the leading `s x s` block of the padded `m x m` tridiagonal,
 so `top_ritz` diagonalizes only the smallest block size in
-`16, 32, 64, ..., m` that holds `s` (an `eigh` of 100 x 100 costs ~10-20 ms
+`16, 32, 64, ..., m` that holds `s` (an `eigh` of 100 x 100 measured 8-20 ms
 on XLA:CPU, one of 16 x 16 ~0.04 ms), and `check_due` runs the test every
 step up to 32 steps and every 4th step after that (at most 3 extra HVPs).
 """
