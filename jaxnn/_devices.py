@@ -11,6 +11,15 @@ then partitions the computation and inserts the gradient all-reduce itself
 Policy for a batch whose leading axis does not divide by the number of
 devices: it is replicated instead of split (same numbers, no speed-up for that
 batch), because XLA requires equal shards.
+
+Several processes (after `jax.distributed.initialize`, one controller per
+host): the mesh spans every process's devices, and arrays are assembled with
+`jax.make_array_from_process_local_data`. By default every process passes
+the same global batch and each keeps only the rows of its own devices (the
+simplest way to get the same numbers as one process); with
+`process_local=True` each process passes only its own rows (`n / process_count`
+of them, e.g. from its own data loader) and the global batch is their
+concatenation in process order.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import functools
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -45,25 +55,69 @@ def data_mesh(mesh: Mesh | None = None) -> Mesh | None:
     return _mesh_of(tuple(jax.devices()))
 
 
-def _batch_sharding(mesh: Mesh, x: Any) -> NamedSharding:
+def _batch_sharding(mesh: Mesh, shape: tuple) -> NamedSharding:
     size = mesh.shape[mesh.axis_names[0]]
-    if np.ndim(x) >= 1 and np.shape(x)[0] % size == 0:
+    if len(shape) >= 1 and shape[0] % size == 0:
         return NamedSharding(mesh, P(mesh.axis_names[0]))
     return NamedSharding(mesh, P())
 
 
-def shard_batch(batch: Any, mesh: Mesh | None) -> Any:
-    """Split every leaf of `batch` along its leading axis over `mesh` (identity if None)."""
+def _place(x: Any, sharding: NamedSharding, global_shape: tuple | None = None) -> jax.Array:
+    """`x` laid out by `sharding`; across processes via `make_array_from_process_local_data`."""
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return x  # already a global array: leave it where it is
+    if jax.process_count() == 1:
+        return jax.device_put(x, sharding)
+    if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+        data = _place(jax.random.key_data(x), sharding, global_shape and global_shape + (2,))
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+    x = np.asarray(x)
+    shape = x.shape if global_shape is None else global_shape
+    return jax.make_array_from_process_local_data(sharding, x, shape)
+
+
+def shard_batch(batch: Any, mesh: Mesh | None, *, process_local: bool = False) -> Any:
+    """Split every leaf of `batch` along its leading axis over `mesh` (identity if None).
+
+    Args:
+      batch: a pytree of arrays with a common leading (example) axis.
+      mesh: from `data_mesh()`; None means one device (nothing is moved).
+      process_local: with several processes, each passes only its own rows
+        (see the module docstring); by default every process passes the
+        whole batch.
+
+    Returns:
+      the batch as global arrays split over the mesh's first axis (leaves
+      whose leading axis does not divide by the mesh size are replicated).
+    """
     if mesh is None:
         return batch
-    return jax.tree.map(lambda x: jax.device_put(x, _batch_sharding(mesh, x)), batch)
+    procs = jax.process_count() if process_local else 1
+
+    def leaf(x: Any) -> jax.Array:
+        shape = (np.shape(x)[0] * procs, *np.shape(x)[1:]) if np.ndim(x) else ()
+        sharding = _batch_sharding(mesh, shape)
+        if procs > 1 and sharding.spec == P():
+            raise ValueError(
+                f"shard_batch(process_local=True): the global batch of {shape[0]} rows "
+                f"({np.shape(x)[0]} per process) does not divide over the mesh's "
+                f"{mesh.size} devices; use a per-process batch divisible by the number "
+                "of local devices."
+            )
+        return _place(x, sharding, shape if procs > 1 else None)
+
+    return jax.tree.map(leaf, batch)
 
 
 def replicate(tree: Any, mesh: Mesh | None) -> Any:
-    """Place a full copy of every leaf of `tree` on every device of `mesh` (identity if None)."""
+    """Place a full copy of every leaf of `tree` on every device of `mesh` (identity if None).
+
+    With several processes, every process must pass the same values.
+    """
     if mesh is None:
         return tree
-    return jax.device_put(tree, NamedSharding(mesh, P()))
+    sharding = NamedSharding(mesh, P())
+    return jax.tree.map(lambda x: _place(x, sharding), tree)
 
 
 def constrain_batch(batch: Any, mesh: Mesh | None) -> Any:

@@ -24,6 +24,15 @@ length `N`). It is the machinery behind `landscape.slice_1d/slice_2d`,
   process.
 * The compiled program is cached by jit, keyed on the identity of `fn` and the
   static shapes: the same `fn` object and shapes never recompile.
+* Memory bound (tested with the compiled program's `memory_analysis()`):
+  the temporary bytes of one call are at most
+  `chunk * bytes_per_point + 32 * N` per device, i.e. the chunk budget
+  (8 MiB on CPU, 256 MiB elsewhere) plus 32 bytes per point for the padded
+  point table, the raw outputs and their copies (scalar outputs, 3 float32
+  coefficients per point as in `slice_2d`). A 201 x 201 slice (40,401 points)
+  of any model therefore needs at most the budget plus 1.3 MB, whatever the
+  parameter count (a 1M-parameter float32 model, 4 MB per perturbed copy
+  plus activations, runs in chunks of 1-2 points on a CPU).
 
 `plan(num_points, chunk_size, bytes_per_point)` exposes the chunking decision
 and `GridInfo` describes one evaluation (returned with `return_info=True`).
@@ -32,6 +41,7 @@ and `GridInfo` describes one evaluation (returned with `return_info=True`).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -41,10 +51,43 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-__all__ = ["GridInfo", "MAX_CHUNK_BYTES", "CPU_CHUNK_BYTES", "chunk_for", "map_points", "plan"]
+from jaxnn._devices import replicate
+
+__all__ = [
+    "ById",
+    "CPU_CHUNK_BYTES",
+    "GridInfo",
+    "MAX_CHUNK_BYTES",
+    "chunk_for",
+    "jaxpr_bytes",
+    "map_points",
+    "plan",
+]
 
 MAX_CHUNK_BYTES = 256 * 2**20  # accelerators: bounded memory, large vmapped chunks
 CPU_CHUNK_BYTES = 8 * 2**20  # CPU: keep one chunk's working set near the cache size
+
+
+class ById:
+    """Hash/compare a callable by identity, so that it can be a static jit argument.
+
+    jit's cache keeps a strong reference to the wrapper (hence to the callable),
+    so an id cannot be reused while its compiled program is cached.
+    """
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn = fn
+
+    def __hash__(self) -> int:
+        return id(self.fn)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ById) and other.fn is self.fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
 
 
 class GridInfo(NamedTuple):
@@ -56,6 +99,31 @@ class GridInfo(NamedTuple):
     num_chunks: int  # chunks per device
     num_devices: int
     sharding: jax.sharding.Sharding | None  # of the raw padded outputs; None if traced
+
+
+def _aval_bytes(var: Any) -> int:
+    aval = getattr(var, "aval", None)
+    try:
+        return math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
+    except (AttributeError, TypeError):
+        return 0
+
+
+def jaxpr_bytes(jaxpr: Any) -> int:
+    """Bytes of every intermediate value of a (Closed)Jaxpr, loop bodies counted once.
+
+    An upper bound on the live memory of one evaluation (XLA fuses and frees);
+    the `bytes_per_point` estimate of the slices and of `sweep`.
+    """
+    jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
+    total = 0
+    for eqn in jaxpr.eqns:
+        total += sum(_aval_bytes(v) for v in eqn.outvars)
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else (param,):
+                if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
+                    total += jaxpr_bytes(sub)
+    return total
 
 
 def chunk_for(bytes_per_point: int, num_points: int) -> int:
@@ -151,6 +219,8 @@ def map_points(
     n = _num_rows(points)
     chunk, num_chunks, num_devices = plan(n, chunk_size, bytes_per_point)
     mesh = _mesh(tuple(jax.devices())) if num_devices > 1 else None
+    if jax.process_count() > 1:  # multi-controller: inputs become global (replicated) arrays
+        shared, points = replicate((shared, points), mesh)
     out, flat = _evaluate(shared, points, fn=fn, chunk=chunk, num_chunks=num_chunks, mesh=mesh)
     if not return_info:
         return out

@@ -180,3 +180,104 @@ def test_curvature_bad_input():
     for exc, match, call in cases:
         with pytest.raises(exc, match=match):
             call()
+
+
+def _mlp_in(dtype):
+    """The `_mlp_problem` MLP with parameters rounded to bfloat16, computed in `dtype`."""
+    loss32, params32, _ = _mlp_problem()
+    k = jax.random.split(jax.random.key(0), 6)
+    x, y = jax.random.normal(k[3], (20, 3)), jax.random.normal(k[4], (20, 2))
+    x, y = x.astype(jnp.bfloat16).astype(dtype), y.astype(jnp.bfloat16).astype(dtype)
+    params = jax.tree.map(lambda p: p.astype(jnp.bfloat16).astype(dtype), params32)
+
+    def loss_fn(p):
+        h = jnp.tanh(x @ p["l1"]["w"] + p["l1"]["b"][None, :])
+        return jnp.mean((h @ p["l2"]["w"] + p["l2"]["b"][None, :] - y) ** 2)
+
+    return loss_fn, params
+
+
+def test_bfloat16_parameters_run_krylov_in_float32_within_bf16_accuracy():
+    # The same point (bf16-representable weights and data) in float32 and in bfloat16.
+    loss32, p32 = _mlp_in(jnp.float32)
+    loss16, p16 = _mlp_in(jnp.bfloat16)
+    assert jax.tree.leaves(p16)[0].dtype == jnp.bfloat16
+    # Every HVP in bf16 carries a relative error of a few unit roundoffs
+    # u = 2^-8 per operation (forward, backward and tangent passes, ~10 ops deep
+    # here), and Lanczos / power / SLQ are backward stable in float32, so an
+    # eigenvalue moves by at most ||E|| ~ c u ||H|| (Weyl): allow 16 u |lambda_max|.
+    u = 2.0**-8
+    want = L.hessian_top_eigenvalues(loss32, p32, jax.random.key(1), k=2, tol=1e-7)
+    lam = float(want.eigenvalues[0])
+    for method in ("lanczos", "power"):
+        got = L.hessian_top_eigenvalues(
+            loss16, p16, jax.random.key(1), k=1, method=method, num_iters=60, tol=1e-3,
+            return_eigenvectors=True,
+        )  # fmt: skip
+        assert got.eigenvalues.dtype == jnp.float32
+        assert jax.tree.leaves(got.eigenvectors)[0].dtype == jnp.float32
+        assert abs(float(got.eigenvalues[0]) - lam) <= 16 * u * abs(lam), (method, got, lam)
+    spec16 = L.hessian_spectrum(loss16, p16, jax.random.key(2), order=8, num_runs=4)
+    spec32 = L.hessian_spectrum(loss32, p32, jax.random.key(2), order=8, num_runs=4)
+    assert spec16.nodes.dtype == jnp.float32 and np.all(np.isfinite(spec16.nodes))
+    # same start vectors, so the quadrature first moments v^T H v agree to the HVP error
+    m16 = np.sum(np.asarray(spec16.weights * spec16.nodes), axis=1)
+    m32 = np.sum(np.asarray(spec32.weights * spec32.nodes), axis=1)
+    np.testing.assert_allclose(m16, m32, atol=16 * u * abs(lam))
+
+
+def test_hessian_directions_are_dense_eigenvectors_normalized(x64):
+    loss_fn, params, hess = _mlp_problem()
+    params = jax.tree.map(lambda p: p.astype(jnp.float64), params)
+    _, unravel = ravel_pytree(params)
+    ev, vecs = np.linalg.eigh(hess)
+    eig = L.hessian_top_eigenvalues(
+        loss_fn, params, jax.random.key(0), k=2, tol=1e-10, return_eigenvectors=True
+    )
+    np.testing.assert_allclose(eig.eigenvalues, ev[::-1][:2], rtol=1e-8)
+    raw = L.hessian_directions(
+        loss_fn, params, jax.random.key(0), k=2, norm=None, ignore=None, tol=1e-10
+    )
+    filt = L.hessian_directions(loss_fn, params, jax.random.key(0), k=2, tol=1e-10)
+    for i in range(2):
+        u = vecs[:, -1 - i]
+        u = u * np.sign(u[np.argmax(np.abs(u))])  # the documented sign convention
+        np.testing.assert_allclose(_flat(raw[i]), u, atol=1e-7)
+        want = L.normalize_direction(unravel(jnp.asarray(u)), params, "filter", "biasbn")
+        np.testing.assert_allclose(_flat(filt[i]), _flat(want), atol=1e-6)
+        assert jax.tree.structure(filt[i]) == jax.tree.structure(params)
+        assert np.all(_flat(filt[i]["l1"]["b"]) == 0)  # biases ignored, as random_direction
+        # filter-normalized: every filter (column) has the norm of the parameter's column
+        np.testing.assert_allclose(
+            np.linalg.norm(filt[i]["l1"]["w"], axis=0),
+            np.linalg.norm(params["l1"]["w"], axis=0),
+            rtol=1e-10,
+        )
+
+
+def test_lanczos_memory_stays_within_the_documented_bound():
+    # (m + 8) n b + 8 m^2 b + 2 hvp_bytes (module docstring), read off the compiled
+    # programs' memory_analysis() for two Krylov dimensions (no wall clock).
+    from jaxnn._engine import ById
+    from jaxnn.landscape.curvature import _top_eigen
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(64, 20)), jnp.float32)
+    params = {
+        "w1": jnp.asarray(rng.normal(size=(20, 64)), jnp.float32),
+        "w2": jnp.asarray(rng.normal(size=(64, 1)), jnp.float32),
+    }
+    loss = lambda p: jnp.mean(jnp.tanh(x @ p["w1"]) @ p["w2"])
+    n, b = 20 * 64 + 64, 4
+    hvp = jax.jit(lambda p, v: L.hvp(loss, p, v)).lower(params, params).compile()
+    hvp_bytes = hvp.memory_analysis().temp_size_in_bytes
+    temps = {}
+    for m in (16, 40):
+        compiled = _top_eigen.lower(
+            params, jax.random.key(0), 1e-6, loss_fn=ById(loss), k=1, num_iters=m,
+            method="lanczos",
+        ).compile()  # fmt: skip
+        temps[m] = compiled.memory_analysis().temp_size_in_bytes
+        assert m * n * b <= temps[m] <= (m + 8) * n * b + 8 * m * m * b + 2 * hvp_bytes
+    # each extra Krylov vector costs one vector (plus the small tridiagonal), not more
+    assert temps[40] - temps[16] <= 24 * (n * b + 16 * 40 * b)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from jaxnn import landscape as L
+from jaxnn._engine import ById
 
 _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
@@ -138,6 +139,7 @@ def test_grid_is_one_program_not_per_point_python():
 _SHARDED = """
 import json, jax, jax.numpy as jnp, numpy as np
 from jaxnn import landscape as L
+from jaxnn._engine import ById
 k = jax.random.split(jax.random.key(0), 3)
 p = {"w": jax.random.normal(k[0], (4, 3)), "b": jnp.zeros(3)}
 x = jax.random.normal(k[1], (10, 4))
@@ -294,3 +296,32 @@ def test_bad_input_raises_before_compiling(compiles):
     f = L.dataset_loss(lambda w, b: b[0] * w, (xs,), 2)
     with pytest.raises(ValueError, match="per_batch_loss.*scalar"):
         f(1.0)
+
+
+def test_201x201_grid_memory_stays_within_the_documented_bound():
+    # The bound of jaxnn/_engine.py: temporaries <= chunk * bytes_per_point + 32 * N,
+    # read off the compiled program (no wall clock), for a 51^2 and a 201^2 grid.
+    from jaxnn import _engine
+    from jaxnn.landscape.slices import _coefficients, _PointLoss
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(64, 20)), jnp.float32)
+    params = {
+        "w1": jnp.asarray(rng.normal(size=(20, 64)), jnp.float32),
+        "w2": jnp.asarray(rng.normal(size=(64, 1)), jnp.float32),
+    }
+    loss = lambda p: jnp.mean(jnp.tanh(x @ p["w1"]) @ p["w2"])
+    # the engine's estimate, as slice_2d computes it: a perturbed copy + all intermediates
+    per_point = 4 * (20 * 64 + 64) + _engine.jaxpr_bytes(jax.make_jaxpr(loss)(params))
+    temps = {}
+    for nx in (51, 201):
+        xs = jnp.linspace(-1.0, 1.0, nx)
+        coef = _coefficients("2d", (xs, xs))
+        chunk, num_chunks, _ = _engine.plan(coef.shape[0], None, per_point)
+        compiled = _engine._evaluate.lower(
+            (params, params, params), coef, fn=_PointLoss(ById(loss)), chunk=chunk,
+            num_chunks=num_chunks, mesh=None,
+        ).compile()  # fmt: skip
+        temps[nx] = compiled.memory_analysis().temp_size_in_bytes
+        assert 0 < temps[nx] <= chunk * per_point + 32 * nx * nx, (nx, chunk, temps[nx])
+    assert temps[201] - temps[51] <= 32 * (201**2 - 51**2)  # O(N) only through the tables

@@ -48,6 +48,7 @@ from jaxnn.landscape.curvature import (
 )
 from jaxnn.landscape.directions import normalize_direction, random_direction
 from jaxnn.landscape.epsilon_sharpness import SharpnessInfo, sharpness
+from jaxnn.landscape.hessian_directions import hessian_directions
 from jaxnn.landscape.lossfns import dataset_loss, model_loss
 from jaxnn.landscape.planes import Plane, plane_through
 from jaxnn.landscape.slices import (
@@ -85,6 +86,7 @@ __all__ = [
     "TraceEstimate",
     "dataset_loss",
     "default_chunk_size",
+    "hessian_directions",
     "hessian_spectrum",
     "hessian_top_eigenvalues",
     "hessian_trace",

@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn._engine import ById, jaxpr_bytes  # noqa: F401  (re-exported for the landscape modules)
+
 _MAX_TREE_CHARS = 200
 
 
@@ -69,30 +71,6 @@ def check_loss_fn(loss_fn: Any, params: Any, *, return_jaxpr: bool = False) -> A
     return jaxpr if return_jaxpr else out
 
 
-def _aval_bytes(var: Any) -> int:
-    aval: Any = getattr(var, "aval", None)
-    try:
-        return math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
-    except (AttributeError, TypeError):
-        return 0
-
-
-def jaxpr_bytes(jaxpr: Any) -> int:
-    """Bytes of every intermediate value of a (Closed)Jaxpr, loop bodies counted once.
-
-    An upper bound on the live memory of one evaluation (XLA fuses and frees).
-    """
-    jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
-    total = 0
-    for eqn in jaxpr.eqns:
-        total += sum(_aval_bytes(v) for v in eqn.outvars)
-        for param in eqn.params.values():
-            for sub in param if isinstance(param, (tuple, list)) else (param,):
-                if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
-                    total += jaxpr_bytes(sub)
-    return total
-
-
 def as_coords(name: str, values: Any) -> jax.Array:
     """A non-empty 1-D float array of grid coordinates, or a ValueError/TypeError."""
     shape = np.shape(values)
@@ -129,25 +107,3 @@ def tree_nbytes(tree: Any) -> int:
         math.prod(np.shape(x)) * np.dtype(getattr(x, "dtype", np.float32)).itemsize
         for x in jax.tree.leaves(tree)
     )
-
-
-class ById:
-    """Hash/compare a callable by identity, so that it can be a static jit argument.
-
-    jit's cache keeps a strong reference to the wrapper (hence to the callable),
-    so an id cannot be reused while its compiled program is cached.
-    """
-
-    __slots__ = ("fn",)
-
-    def __init__(self, fn: Any) -> None:
-        self.fn = fn
-
-    def __hash__(self) -> int:
-        return id(self.fn)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ById) and other.fn is self.fn
-
-    def __call__(self, *args: Any) -> Any:
-        return self.fn(*args)

@@ -14,8 +14,13 @@ count; the program is cached on the identity of `loss_fn`.
   `|beta_m s_{m,i}| = ||H u_i - theta_i u_i|| <= tol * |theta_i|` (so each
   `|theta_i - lambda| <= tol * |theta_i|`), or after `min(num_iters, n)`
   steps. It returns the **algebraically largest** eigenvalues. For the most
-  negative ones use `lambda p: -loss_fn(p)` and negate. Memory: `num_iters`
-  vectors of size n.
+  negative ones use `lambda p: -loss_fn(p)` and negate. Memory bound (tested
+  with the compiled program's `memory_analysis()`): temporary bytes at most
+  `(m + 8) * n * b + 8 * m^2 * b + 2 * hvp_bytes`, with `m = min(num_iters, n)`,
+  `b` the Krylov itemsize (4 for float32 and lower-precision parameters) and
+  `hvp_bytes` one Hessian-vector product's working set: the `m` stored
+  Krylov vectors dominate, so 1M float32 parameters with the default
+  `num_iters=100` need ~432 MB plus two HVPs.
 * `method="power"`: power iteration with deflation by projection (PyHessian):
   eigenvector i is iterated as `v <- P H v / ||P H v||`, `P` projecting out
   the i vectors already found, until the Rayleigh quotient changes by at most
@@ -40,13 +45,21 @@ dimension is capped at n.
 """
 
 import functools
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn.landscape._krylov import flat_matvec, lanczos, orth, top_ritz, tridiag
+from jaxnn.landscape._krylov import (
+    check_due,
+    flat_matvec,
+    lanczos,
+    power_deflated,
+    top_ritz,
+    tridiag,
+)
 from jaxnn.landscape._validate import (
     ById,
     check_loss_fn,
@@ -68,6 +81,8 @@ __all__ = [
 
 
 class HessianEigen(NamedTuple):
+    """Top-k eigenpairs from `hessian_top_eigenvalues`."""
+
     eigenvalues: jax.Array  # (k,), descending
     eigenvectors: object  # pytree like params with a leading axis k, or None
     residuals: jax.Array  # (k,) ||H u - lambda u|| (unit u)
@@ -75,20 +90,24 @@ class HessianEigen(NamedTuple):
 
 
 class TraceEstimate(NamedTuple):
-    estimate: jax.Array
-    standard_error: jax.Array
+    """A Hutchinson trace estimate from `hessian_trace`."""
+
+    estimate: jax.Array  # mean of z^T H z over the probes
+    standard_error: jax.Array  # std(z^T H z, ddof=1) / sqrt(num_samples)
 
 
 class Spectrum(NamedTuple):
+    """Quadrature nodes and weights from `hessian_spectrum`."""
+
     nodes: jax.Array  # (num_runs, order), ascending per run
     weights: jax.Array  # (num_runs, order), each row sums to 1
 
 
-def _size(params) -> int:
+def _size(params: Any) -> int:
     return sum(int(np.size(x)) for x in jax.tree.leaves(params))
 
 
-def hvp(loss_fn, params, v):
+def hvp(loss_fn: Callable[[Any], jax.Array], params: Any, v: Any) -> Any:
     """Hessian-vector product `H(params) v` on pytrees (forward-over-reverse).
 
     `v` must have the structure and leaf shapes of `params`; the result does too.
@@ -98,7 +117,7 @@ def hvp(loss_fn, params, v):
     return jax.jvp(jax.grad(loss_fn), (params,), (v,))[1]
 
 
-def directional_curvature(loss_fn, params, d):
+def directional_curvature(loss_fn: Callable[[Any], jax.Array], params: Any, d: Any) -> jax.Array:
     """`dᵀ H(params) d`: the exact second derivative of `a -> loss_fn(params + a d)` at 0.
 
     One `hvp` and a dot product over all leaves (Li et al.'s sharpness along a
@@ -113,52 +132,35 @@ def directional_curvature(loss_fn, params, d):
 def _top_eigen(params, key, tol, *, loss_fn, k, num_iters, method):
     flat, unravel, matvec = flat_matvec(loss_fn, params)
     n, dtype = flat.shape[0], flat.dtype
-    if method == "lanczos":
-        m = min(num_iters, n)
+    if method == "power":
+        vecs, vals, res, count = power_deflated(matvec, key, n, dtype, k, num_iters, tol)
+        order = jnp.argsort(-vals)
+        return vals[order], jax.vmap(unravel)(vecs[order]), res[order], count
 
-        def check(alpha, beta, s, broke):
-            theta, _, res = top_ritz(alpha, beta, s, k)
-            return (s >= k) & ~broke & jnp.all(res <= tol * jnp.abs(theta))
+    def converged(alpha, beta, s):
+        theta, _, res = top_ritz(alpha, beta, s, k)
+        return jnp.all(res <= tol * jnp.abs(theta))
 
-        v0 = jax.random.normal(key, (n,), dtype)
-        steps, basis, alpha, beta = lanczos(matvec, v0, m, check)
-        vals, s_vecs, res = top_ritz(alpha, beta, steps, k)
-        return vals, jax.vmap(unravel)(s_vecs.T @ basis), res, steps
+    def check(alpha, beta, s, broke):
+        due = check_due(s, k) & ~broke
+        return jax.lax.cond(due, lambda: converged(alpha, beta, s), lambda: jnp.array(False))
 
-    def one(i, carry):
-        found, vals, res, count = carry
-
-        def step(state):
-            t, v, lam, _, _ = state
-            w = orth(matvec(v), found)
-            new = jnp.vdot(v, w)
-            r = jnp.linalg.norm(w - new * v)
-            stop = (t > 0) & (jnp.abs(new - lam) <= tol * jnp.abs(new))
-            norm = jnp.linalg.norm(w)  # 0 only if v is in the null space: keep v
-            nxt = jnp.where(norm > 0, w / jnp.where(norm > 0, norm, 1), v)
-            return t + 1, nxt, new, r, stop
-
-        v = orth(jax.random.normal(jax.random.fold_in(key, i), (n,), dtype), found)
-        init = (0, v / jnp.linalg.norm(v), jnp.zeros((), dtype), jnp.zeros((), dtype), False)
-        t, v, lam, r, _ = jax.lax.while_loop(lambda s: (s[0] < num_iters) & ~s[4], step, init)
-        return found.at[i].set(v), vals.at[i].set(lam), res.at[i].set(r), count + t
-
-    init = (jnp.zeros((k, n), dtype), jnp.zeros(k, dtype), jnp.zeros(k, dtype), 0)
-    vecs, vals, res, count = jax.lax.fori_loop(0, k, one, init)
-    order = jnp.argsort(-vals)
-    return vals[order], jax.vmap(unravel)(vecs[order]), res[order], count
+    v0 = jax.random.normal(key, (n,), dtype)
+    steps, basis, alpha, beta = lanczos(matvec, v0, min(num_iters, n), check)
+    vals, s_vecs, res = top_ritz(alpha, beta, steps, k)
+    return vals, jax.vmap(unravel)(s_vecs.T @ basis), res, steps
 
 
 def hessian_top_eigenvalues(
-    loss_fn,
-    params,
-    key,
-    k=1,
-    num_iters=100,
-    method="lanczos",
-    tol=1e-6,
-    return_eigenvectors=False,
-):
+    loss_fn: Callable[[Any], jax.Array],
+    params: Any,
+    key: jax.Array,
+    k: int = 1,
+    num_iters: int = 100,
+    method: str = "lanczos",
+    tol: float | jax.Array = 1e-6,
+    return_eigenvectors: bool = False,
+) -> "HessianEigen":
     """Top-k Hessian eigenvalues by Lanczos (default) or power iteration with deflation.
 
     Args:
@@ -177,7 +179,11 @@ def hessian_top_eigenvalues(
 
     Returns:
       `HessianEigen(eigenvalues (k,) descending, eigenvectors or None,
-      residuals (k,), num_matvecs)`.
+      residuals (k,), num_matvecs)`. Vectors and coefficients are in at least
+      float32 (eigenvectors of bfloat16 parameters are float32).
+
+    Memory: about `(num_iters + 8) * n * 4` bytes for float32 Krylov vectors
+    plus two HVPs' working sets (module docstring); 1M parameters: ~432 MB.
     """
     if method not in ("lanczos", "power"):
         raise ValueError(f"method must be 'lanczos' or 'power', got {method!r}.")
@@ -214,7 +220,13 @@ def _trace(params, key, *, loss_fn, num_samples, batch_size):
     return jnp.mean(samples), jnp.asarray(se, samples.dtype)
 
 
-def hessian_trace(loss_fn, params, key, num_samples=100, batch_size=None):
+def hessian_trace(
+    loss_fn: Callable[[Any], jax.Array],
+    params: Any,
+    key: jax.Array,
+    num_samples: int = 100,
+    batch_size: int | None = None,
+) -> "TraceEstimate":
     """Hutchinson estimate of `tr H = E_z[z^T H z]`, `z` Rademacher.
 
     Args:
@@ -251,7 +263,13 @@ def _spectrum(params, key, *, loss_fn, order, num_runs):
     return jax.lax.map(run, jax.random.split(key, num_runs))
 
 
-def hessian_spectrum(loss_fn, params, key, order=90, num_runs=10):
+def hessian_spectrum(
+    loss_fn: Callable[[Any], jax.Array],
+    params: Any,
+    key: jax.Array,
+    order: int = 90,
+    num_runs: int = 10,
+) -> "Spectrum":
     """Stochastic Lanczos quadrature of the Hessian's spectral density.
 
     Args:
@@ -274,7 +292,9 @@ def hessian_spectrum(loss_fn, params, key, order=90, num_runs=10):
     return Spectrum(nodes, weights)
 
 
-def spectral_density(nodes, weights, grid, sigma):
+def spectral_density(
+    nodes: jax.Array, weights: jax.Array, grid: jax.Array, sigma: float | jax.Array
+) -> jax.Array:
     """Gaussian-smoothed spectral density on `grid`, normalized to integrate to 1.
 
     `rho(t) = mean_r sum_i w_{r,i} N(t; theta_{r,i}, sigma^2)`, then divided by

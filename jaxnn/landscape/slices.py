@@ -45,7 +45,8 @@ a time from Python):
   module-level state is kept.
 """
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -72,7 +73,9 @@ __all__ = [
 SliceInfo = GridInfo  # how one slice was evaluated (returned with `return_info=True`)
 
 
-def default_chunk_size(params, num_points: int, loss_fn=None) -> int:
+def default_chunk_size(
+    params: Any, num_points: int, loss_fn: Callable[[Any], jax.Array] | None = None
+) -> int:
     """Grid points per chunk: `max(1, min(num_points, budget // bytes_per_point))`.
 
     The budget is 256 MiB on accelerators and 8 MiB on the CPU backend (see
@@ -147,7 +150,15 @@ def _run(loss_fn, trees, coords, kind, chunk_size, return_info=False):
     return (z, info) if return_info else z
 
 
-def interpolate(loss_fn, params_a, params_b, alphas, *, chunk_size=None, return_info=False):
+def interpolate(
+    loss_fn: Callable[[Any], jax.Array],
+    params_a: Any,
+    params_b: Any,
+    alphas: jax.Array,
+    *,
+    chunk_size: int | None = None,
+    return_info: bool = False,
+) -> jax.Array | tuple[jax.Array, GridInfo]:
     """Loss along the segment (and beyond) from `params_a` to `params_b`.
 
     `out[i] = loss_fn((1 - alphas[i]) * params_a + alphas[i] * params_b)`
@@ -162,14 +173,32 @@ def interpolate(loss_fn, params_a, params_b, alphas, *, chunk_size=None, return_
     return _run(loss_fn, (params_a, params_b), (alphas,), "interpolate", chunk_size, return_info)
 
 
-def slice_1d(loss_fn, params, direction, alphas, *, chunk_size=None, return_info=False):
+def slice_1d(
+    loss_fn: Callable[[Any], jax.Array],
+    params: Any,
+    direction: Any,
+    alphas: jax.Array,
+    *,
+    chunk_size: int | None = None,
+    return_info: bool = False,
+) -> jax.Array | tuple[jax.Array, GridInfo]:
     """`out[i] = loss_fn(params + alphas[i] * direction)`, shape `(len(alphas),)`."""
     check_same_tree("direction", direction, params)
     alphas = as_coords("alphas", alphas)
     return _run(loss_fn, (params, direction), (alphas,), "1d", chunk_size, return_info)
 
 
-def slice_2d(loss_fn, params, dx, dy, xs, ys, *, chunk_size=None, return_info=False):
+def slice_2d(
+    loss_fn: Callable[[Any], jax.Array],
+    params: Any,
+    dx: Any,
+    dy: Any,
+    xs: jax.Array,
+    ys: jax.Array,
+    *,
+    chunk_size: int | None = None,
+    return_info: bool = False,
+) -> jax.Array | tuple[jax.Array, GridInfo]:
     """Loss on the plane through `params` spanned by `dx` and `dy`.
 
     `Z[i, j] = loss_fn(params + xs[j] * dx + ys[i] * dy)`, `Z.shape == (len(ys), len(xs))`
@@ -183,6 +212,10 @@ def slice_2d(loss_fn, params, dx, dy, xs, ys, *, chunk_size=None, return_info=Fa
       xs, ys: non-empty 1-D coordinate arrays.
       chunk_size: points per vmapped chunk (default: see the module docstring).
       return_info: also return a `SliceInfo` (chunking, devices, sharding).
+
+    Memory: at most `chunk * bytes_per_point + 32 * len(xs) * len(ys)` bytes
+    of temporaries per device (see `jaxnn/_engine.py`): a 201 x 201 grid
+    needs the chunk budget (8 MiB on CPU) plus 1.3 MB, for any model size.
 
     Example:
       >>> loss = lambda p: jnp.sum(p["w"] ** 2)
