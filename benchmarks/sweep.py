@@ -18,13 +18,13 @@ The grid is ``NUM_LRS`` learning rates (log-spaced 1e-3 .. 1e-1.5) x
 ``NUM_SEEDS`` seeds; a seed sets the initial weights and the data order.
 
 How: ``run(lr, seed)`` returns the per-step loss history.
-``sweep``: ``jaxnn._sweep.sweep(run, {"lr": lrs, "seed": seeds})`` with the
+``sweep``: ``jaxnn.train.sweep(run, {"lr": lrs, "seed": seeds})`` with the
 default chunk size (reported per model as ``chunk_size`` with the estimated
 ``bytes_per_run``). ``sequential``: ``jax.jit(run)`` compiled once and called
 once per grid point with traced arguments, dispatched back to back and
 blocked on at the end. The full run also times fixed chunk sizes
 (``chunk_1``, ``chunk_8``, ``chunk_all``): these are the measurements the CPU
-chunk rule in ``jaxnn/_sweep.py`` is calibrated on. ``time_interleaved``
+chunk rule in ``jaxnn/train/_sweep.py`` is calibrated on. ``time_interleaved``
 (compile first, block, interleave, min and median); speedups are min over
 min. Both sides must compute the same runs: the first recorded loss of every
 run must agree to 1e-5 relative (the loss before any update; later steps
@@ -32,7 +32,7 @@ differ by float32 summation order, vmapped vs not, amplified by training).
 
 Calibration (2-core x86 CPU, XLA:CPU, 16 lr x 4 seeds x 100 steps, shared
 with other jobs, so noisy): the table is in ``docs/readme/scale.md`` and
-the module docstring of ``jaxnn/_sweep.py``; for least squares the rule's
+the module docstring of ``jaxnn/train/_sweep.py``; for least squares the rule's
 chunk (21) and chunks of 8 were fastest (1.23x), for softmax regression the
 rule's chunk of 2 (1.02x); all 64 runs in one chunk was the slowest choice
 for every model measured.
@@ -55,7 +55,7 @@ from benchmarks._common import print_table, time_interleaved, write_result
 from benchmarks._models import jaxnn_cnn, jaxnn_mlp, mnist1d_arrays, target
 from jaxnn import layers, train
 from jaxnn._engine import jaxpr_bytes
-from jaxnn._sweep import sweep, sweep_chunk_size
+from jaxnn.train import sweep, sweep_chunk_size
 
 NAME = "sweep"
 NUM_LRS, NUM_SEEDS, STEPS = 16, 4, 100

@@ -125,5 +125,5 @@ def constrain_batch(batch: Any, mesh: Mesh | None) -> Any:
     if mesh is None:
         return batch
     return jax.tree.map(
-        lambda x: jax.lax.with_sharding_constraint(x, _batch_sharding(mesh, x)), batch
+        lambda x: jax.lax.with_sharding_constraint(x, _batch_sharding(mesh, np.shape(x))), batch
     )

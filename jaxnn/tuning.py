@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import diagnostics
+from jaxnn.train import sweep as train_sweep
 
 __all__ = [
     "Criterion",
@@ -167,7 +168,10 @@ class TuneResult(NamedTuple):
 
 
 def sweep(make_curve: Callable[[jax.Array], Any], grid: np.ndarray) -> Any:
-    """`make_curve` evaluated at every value of `grid` in one `jit(vmap(...))` call.
+    """`make_curve` evaluated at every value of `grid` in one compiled program.
+
+    This is `jaxnn.train.sweep` over one axis (`{"lr": grid}`): chunked `vmap`
+    inside one `jit`, sharded over all devices, with the backend's chunk rule.
 
     Args:
       make_curve: a pure function of one traced scalar.
@@ -179,7 +183,8 @@ def sweep(make_curve: Callable[[jax.Array], Any], grid: np.ndarray) -> Any:
     if not callable(make_curve):
         raise TypeError(f"make_curve must be a function lr -> losses, got {make_curve!r}.")
     values = jnp.asarray(np.asarray(grid), dtype=jnp.result_type(float))
-    return jax.tree.map(np.asarray, jax.jit(jax.vmap(make_curve))(values))
+    out = train_sweep(lambda lr: make_curve(lr), {"lr": values})
+    return jax.tree.map(np.asarray, out)
 
 
 def _check_grid(grid: Any) -> np.ndarray:

@@ -58,7 +58,7 @@ def compute() -> dict[str, np.ndarray]:
 
     import jaxnn.optim as jo
     from jaxnn import _devices, landscape, train
-    from jaxnn._sweep import sweep
+    from jaxnn.train._sweep import sweep
 
     params, x, y, loss = _problem()
     loss_fn = lambda p: loss(p, x, y)

@@ -7,7 +7,7 @@ import pytest
 
 import jaxnn.optim as jo
 from jaxnn import _engine, train
-from jaxnn._sweep import SWEEP_CPU_BYTES, sweep, sweep_chunk_size
+from jaxnn.train._sweep import SWEEP_CPU_BYTES, sweep, sweep_chunk_size
 
 RNG = np.random.default_rng(0)
 X = jnp.asarray(RNG.normal(size=(64, 5)), jnp.float32)

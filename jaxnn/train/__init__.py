@@ -12,6 +12,9 @@ Three ways to train, from most to least Python:
   dropped), resumable in segments from a saved `TrainState`. No Python side
   effects, so `jax.vmap` over keys and hyperparameters trains many models in
   one call.
+* `sweep` -- a grid of hyperparameters x seeds of `train_scan` runs (or any
+  `run_fn(**point) -> pytree`) as one compiled, chunked, vmapped program,
+  sharded over all devices (the grid engine of `jaxnn/_engine.py`).
 * `optimize` -- full-batch, deterministic objectives `loss_fn(params) -> scalar`
   (the 2-D test functions of `jaxnn.objectives`), returning the trajectory.
 
@@ -38,7 +41,7 @@ Conventions:
   mesh and replicate the state (see `jaxnn._devices`).
 
 Layout: one concept per private module (`_state`, `_loss`, `_step`,
-`_evaluate`, `_scan`, `_optimize`, `_fit`, `_checkpoint`, `_callbacks`,
+`_evaluate`, `_scan`, `_sweep`, `_optimize`, `_fit`, `_checkpoint`, `_callbacks`,
 `_batches`); this file is the public face.
 """
 
@@ -51,6 +54,7 @@ from jaxnn.train._result import FitResult
 from jaxnn.train._scan import train_scan
 from jaxnn.train._state import TrainState, init_train_state
 from jaxnn.train._step import global_norm, make_train_step
+from jaxnn.train._sweep import sweep, sweep_chunk_size
 from jaxnn.train._types import Batch, LossFn, PyTree
 
 __all__ = [
@@ -71,5 +75,7 @@ __all__ = [
     "optimize",
     "stateless",
     "supervised_loss",
+    "sweep",
+    "sweep_chunk_size",
     "train_scan",
 ]

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn import _devices, _engine, landscape
-from jaxnn._sweep import sweep
+from jaxnn.train import sweep
 from tests.bad_inputs._case import Case
 
 _P = {"w": jnp.ones(3)}
