@@ -42,7 +42,8 @@ import dataclasses
 import jax
 import numpy as np
 
-from experiments._common import Checks, Timer, experiment_dir, finish, log_grid, mnist1d_splits
+from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
+from experiments._runs import lr_run, mnist1d
 from experiments._tuning import sweep
 from jaxnn import diagnostics, layers, losses, optim, plotting, train
 
@@ -98,17 +99,18 @@ def _sweep(config: Config, model, splits, grid) -> dict:
         logits, _ = model.apply(params, model_state, x, train=mode)
         return losses.accuracy(logits, y)
 
+    run = lr_run(
+        loss_fn,
+        optim.sgd,
+        splits["train"],
+        key=jax.random.key(config.seed + 1),
+        num_steps=config.num_steps,
+        batch_size=config.batch_size,
+        model_state=state,
+    )
+
     def one(lr):
-        final, hist = train.train_scan(
-            loss_fn,
-            optim.sgd(lr),
-            params,
-            splits["train"],
-            key=jax.random.key(config.seed + 1),
-            num_steps=config.num_steps,
-            batch_size=config.batch_size,
-            model_state=state,
-        )
+        final, hist = run(lr, params)
         p, s = final.params, final.model_state
         return {
             "loss": hist["loss"],
@@ -133,7 +135,7 @@ def _sweep(config: Config, model, splits, grid) -> dict:
 def run(config: Config, out_dir) -> dict:
     checks = Checks()
     with Timer() as timer:
-        splits = mnist1d_splits(config.num_train, config.num_val)
+        splits = mnist1d(config.num_train, config.num_val)
         grid = log_grid(config.lr_low, config.lr_high, config.lr_num)
         runs = {
             name: _sweep(config, _net(config, bn), splits, grid)

@@ -17,9 +17,21 @@ Expected result.
   other (here they even stay exactly zero — with ReLU′(0) = 0 nothing but the
   output bias ever moves — and the net stays at chance accuracy). A constant
   non-zero init shows that it is the symmetry, not the zero, that is fatal:
-  the weights do move, but every unit stays an exact (bit-for-bit) copy of
-  the others, so the net is a width-1 net (~28 % train accuracy). He init
-  breaks the symmetry and learns (77 % in full, 95 % on quick's 1000 signals).
+  the weights do move, but every unit stays a copy of the others, so the net
+  is a width-1 net (~28 % train accuracy). He init breaks the symmetry and
+  learns (77 % in full, 95 % on quick's 1000 signals).
+
+  "A copy" is decided at float32 resolution, not bit for bit: in exact
+  arithmetic the units' gradients are identical, but XLA:CPU sums the batch
+  and the hidden units in an order that depends on the instruction set it
+  compiles for, so the last bits differ between units and Adam's
+  normalisation carries that round-off (float32 ε ≈ 1.2e-7 per operation)
+  through the steps: after training the constant-init units differ by ~1e-5
+  (9.97e-06 on an AMD EPYC with AVX2, 5.95e-06 under
+  `XLA_FLAGS=--xla_cpu_max_isa=AVX`, 0 on some Intel Xeons), while He-init
+  units differ by ~1. The check is therefore that the symmetric spread is
+  below `symmetric_rtol` = 1e-3 of the He-init spread — a gap of five orders
+  of magnitude that no reduction order can close.
 * **Depth.** Through 20 Dense layers of width 256 (MNIST-1D signals in), the
   standard deviation of the activations, relative to the first layer's, stays
   within [0.5, 2] at every layer, for every seed, for He + ReLU (layer 20:
@@ -50,11 +62,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
-from jaxnn import data, initializers, layers, losses, optim, plotting, train
+from experiments._runs import lr_run, mnist1d
+from jaxnn import initializers, layers, losses, optim, plotting, train
 
 NAME = "initialization"
 CLAIM = (
-    "Zero (or any constant) init leaves all hidden units of a layer identical after training; "
+    "Zero (or any constant) init leaves all hidden units of a layer identical after training "
+    "(to float round-off: < 1e-3× the He-init spread); "
     "through 20 layers the activation std stays within [0.5, 2]× of the first layer's for "
     "He + ReLU and Xavier + tanh (gain 5/3), while N(0, 0.01²) weights make it vanish "
     "(< 1e-3×) and N(0, 1) weights make it explode (> 1e3×)."
@@ -85,6 +99,7 @@ class Config:
     lr_high: float = 1e-1
     lr_num: int = 5
     seed: int = 0  # seed of the initializations and of the minibatch order
+    symmetric_rtol: float = 1e-3  # symmetric inits: unit spread below this × He init's spread
 
     @classmethod
     def quick(cls) -> Config:
@@ -177,8 +192,8 @@ def _meanfield_tanh(q1: float, depth: int) -> np.ndarray:
     return np.asarray(out)
 
 
-def _depth_part(config: Config, ds, checks: Checks) -> dict:
-    x = jnp.asarray(ds.x_train[: config.num_inputs])
+def _depth_part(config: Config, checks: Checks) -> dict:
+    x = mnist1d(config.num_inputs)["train"][0]
     ratios, stds = {}, {}
     forwards = {}
     for name, (w_init, act, role) in _schemes(config).items():
@@ -246,9 +261,8 @@ def _unit_spread(params) -> np.ndarray:
     return np.asarray(spread)
 
 
-def _symmetry_part(config: Config, ds, checks: Checks) -> dict:
-    n = config.num_examples
-    xy = (jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n]))
+def _symmetry_part(config: Config, checks: Checks) -> dict:
+    xy = mnist1d(config.num_examples)["train"]
     inits = {
         "zeros": initializers.zeros,
         f"constant {config.constant:g}": _constant(config.constant),
@@ -266,17 +280,18 @@ def _symmetry_part(config: Config, ds, checks: Checks) -> dict:
     loss_fn = train.supervised_loss(model)
     grid = log_grid(config.lr_low, config.lr_high, config.lr_num)
 
+    run = lr_run(
+        loss_fn,
+        optim.adam,
+        xy,
+        key=jax.random.key(config.seed + 1),
+        num_steps=config.num_steps,
+        batch_size=config.batch_size,
+        model_state=state,
+    )
+
     def one(params, lr):
-        final, hist = train.train_scan(
-            loss_fn,
-            optim.adam(lr),
-            params,
-            xy,
-            key=jax.random.key(config.seed + 1),
-            num_steps=config.num_steps,
-            batch_size=config.batch_size,
-            model_state=state,
-        )
+        final, hist = run(lr, params)
         logits, _ = model.apply(final.params, state, xy[0])
         return final.params, hist["loss"], losses.accuracy(logits, xy[1])
 
@@ -302,13 +317,18 @@ def _symmetry_part(config: Config, ds, checks: Checks) -> dict:
             "train_accuracy": np.asarray(accs),
             "final_loss": curves[i, :, -10:].mean(-1),
         }
+    he = results["He normal"]
+    he_spread = float(he["spread"].min())
+    limit = config.symmetric_rtol * he_spread
     for name in list(inits)[:2]:
         r = results[name]
         checks.add(
             f"{name} init: max difference between hidden units after training",
-            float(r["spread"].max()),
-            r["spread"].max() == 0.0,
-            f"every hidden unit an exact copy of unit 0, at all {len(grid)} learning rates",
+            {"spread": float(r["spread"].max()), "limit": limit},
+            r["spread"].max() < limit,
+            f"units are copies to float32 round-off, at all {len(grid)} learning rates: below "
+            f"{config.symmetric_rtol:g} × the He-init spread ({he_spread:.3g}); round-off "
+            "differs per CPU instruction set (~1e-5 here), so 0 is not required",
         )
         checks.add(
             f"{name} init: best train accuracy",
@@ -316,11 +336,10 @@ def _symmetry_part(config: Config, ds, checks: Checks) -> dict:
             r["train_accuracy"].max() < 0.5,
             "the symmetric net cannot fit the data (< 50 %)",
         )
-    he = results["He normal"]
     checks.add(
         "He init: min difference between hidden units, best train accuracy",
-        {"spread": float(he["spread"].min()), "accuracy": float(he["train_accuracy"].max())},
-        he["spread"].min() > 0.1 and he["train_accuracy"].max() > 0.5,
+        {"spread": he_spread, "accuracy": float(he["train_accuracy"].max())},
+        he_spread > 0.1 and he["train_accuracy"].max() > 0.5,
         "symmetry broken: units differ (> 0.1) and the net learns (> 50 %, where the "
         "symmetric nets stay below)",
     )
@@ -330,9 +349,8 @@ def _symmetry_part(config: Config, ds, checks: Checks) -> dict:
 def run(config: Config, out_dir) -> dict:
     checks = Checks()
     with Timer() as timer:
-        ds = data.mnist1d()
-        depth = _depth_part(config, ds, checks)
-        symmetry = _symmetry_part(config, ds, checks)
+        depth = _depth_part(config, checks)
+        symmetry = _symmetry_part(config, checks)
         folder = experiment_dir(out_dir, NAME)
         figures = [_plot_depth(config, depth, folder), _plot_symmetry(config, symmetry, folder)]
     numbers = {

@@ -36,8 +36,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
+from experiments._runs import lr_run, mnist1d
 from experiments._tuning import tail_mean, tune_lr
-from jaxnn import data, diagnostics, layers, losses, optim, plotting, train
+from jaxnn import diagnostics, layers, losses, optim, plotting, train
 
 NAME = "lr_schedules"
 CLAIM = (
@@ -84,30 +85,29 @@ def schedules(config: Config) -> dict:
 
 def _mnist1d_runs(config: Config):
     """`peak -> (warmup+cosine minibatch curve, aux)`, vmapped inside over the seeds."""
-    ds = data.mnist1d()
-    x, y = jnp.asarray(ds.x_train), jnp.asarray(ds.y_train)
+    x, y = mnist1d(4000)["train"]  # every training signal
     model = layers.mlp([*config.hidden, 10])
-    loss_fn = train.supervised_loss(model)
+    _, _, state = model.init(jax.random.key(0), (-1, x.shape[1]))  # stateless: no leaves
     keys = jax.vmap(jax.random.key)(jnp.asarray(config.seeds))
     T = config.num_steps
+    run = lr_run(
+        train.supervised_loss(model),
+        optim.adam,
+        (x, y),
+        key=keys[0],
+        num_steps=T,
+        batch_size=config.batch_size,
+        model_state=state,
+    )
 
     def one(peak, key, annealed):
         init_key, train_key = jax.random.split(key)
-        _, params, state = model.init(init_key, (-1, x.shape[1]))
+        _, params, _ = model.init(init_key, (-1, x.shape[1]))
         warm = optim.warmup_cosine_decay_schedule(
             0.0, peak, config.warmup_steps, T, end_value=config.min_fraction * peak
         )
         lr = lambda t: jnp.where(annealed, warm(t), peak)  # traced switch: one program
-        final, hist = train.train_scan(
-            loss_fn,
-            optim.adam(lr),
-            params,
-            (x, y),
-            key=train_key,
-            num_steps=T,
-            batch_size=config.batch_size,
-            model_state=state,
-        )
+        final, hist = run(lr, params, key=train_key)
         logits, _ = model.apply(final.params, final.model_state, x)
         return hist["loss"], losses.softmax_cross_entropy(logits, y)
 

@@ -52,7 +52,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._common import Checks, Timer, experiment_dir, finish, log_grid, mnist1d_splits
+from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
+from experiments._runs import lr_run, mnist1d
 from experiments._tuning import sweep
 from jaxnn import layers, losses, optim, plotting, train
 
@@ -142,6 +143,15 @@ def _scan_runs(config: Config, splits, inits, state, grids) -> dict:
     col = lambda j: np.repeat([r[j] for r in rows], s).astype(np.float32)  # noqa: E731
     seeds = np.tile(np.arange(s), len(rows))
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *inits)
+    run = lr_run(  # the "rate" of this run is the weight decay; loss and key are per run
+        train.supervised_loss(_net(config.width, 0.0)),
+        lambda wd: optim.adamw(config.lr, weight_decay=wd),
+        splits["train"],
+        key=jax.random.key(config.seed + 1),
+        num_steps=config.num_steps,
+        batch_size=config.batch_size,
+        model_state=state,
+    )
 
     def one(v):
         rate, wd, alpha, seed = v
@@ -151,15 +161,11 @@ def _scan_runs(config: Config, splits, inits, state, grids) -> dict:
         def smoothed(logits, y):
             return losses.softmax_cross_entropy(logits, y, label_smoothing=alpha)
 
-        final, _ = train.train_scan(
-            train.supervised_loss(model, smoothed),
-            optim.adamw(config.lr, weight_decay=wd),
+        final, _ = run(
+            wd,
             params,
-            splits["train"],
             key=jax.random.fold_in(jax.random.key(config.seed + 1), seed),
-            num_steps=config.num_steps,
-            batch_size=config.batch_size,
-            model_state=state,
+            loss_fn=train.supervised_loss(model, smoothed),
         )
         return _metrics(model, final.params, state, splits)
 
@@ -207,7 +213,7 @@ def _early_stopping(config: Config, splits, inits, state) -> dict:
 def run(config: Config, out_dir) -> dict:
     checks = Checks()
     with Timer() as timer:
-        splits = mnist1d_splits(config.num_train, config.num_val)
+        splits = mnist1d(config.num_train, config.num_val)
         key = jax.random.key(config.seed)
         inits, state = [], None
         for s in range(config.num_seeds):

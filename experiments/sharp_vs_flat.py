@@ -50,11 +50,11 @@ import dataclasses
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import Checks, Timer, experiment_dir, finish
-from jaxnn import data, landscape, layers, losses, optim, plotting, train
+from experiments._runs import lr_run, mnist1d
+from jaxnn import landscape, layers, losses, optim, plotting, train
 
 NAME = "sharp_vs_flat"
 CLAIM = (
@@ -129,10 +129,8 @@ def _sharpness(config: Config, loss_fn, dhd, params, key) -> dict:
 def run(config: Config, out_dir) -> dict:
     checks = Checks()
     with Timer() as timer:
-        ds = data.mnist1d()
-        n = config.num_train
-        xy = (jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n]))
-        test = (jnp.asarray(ds.x_test), jnp.asarray(ds.y_test))
+        splits = mnist1d(config.num_train)
+        xy, test = splits["train"], splits["test"]
         model = layers.mlp([config.width, config.width, 10])
         _, _, state = model.init(jax.random.key(config.seed), (-1, xy[0].shape[-1]))
         loss_fn = landscape.model_loss(model, state, xy, losses.softmax_cross_entropy)
@@ -144,18 +142,18 @@ def run(config: Config, out_dir) -> dict:
         batches = {"small batch": config.small_batch, "large batch": config.large_batch}
         chunks = {}
         for name, b in batches.items():
+            run = lr_run(
+                train.supervised_loss(model),
+                optim.sgd,
+                xy,
+                key=jax.random.key(config.seed),  # replaced per chunk
+                num_steps=config.chunk,
+                batch_size=b,
+                model_state=state,
+            )
 
-            def chunk(params, key, b=b):
-                final, hist = train.train_scan(
-                    train.supervised_loss(model),
-                    optim.sgd(config.lr),
-                    params,
-                    xy,
-                    key=key,
-                    num_steps=config.chunk,
-                    batch_size=b,
-                    model_state=state,
-                )
+            def chunk(params, key, run=run):
+                final, hist = run(config.lr, params, key=key)
                 return final.params, hist["loss"]
 
             chunks[name] = jax.jit(chunk)

@@ -48,8 +48,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
+from experiments._runs import lr_run, mnist1d
 from experiments._tuning import tail_mean, tune_lr
-from jaxnn import data, initializers, layers, optim, plotting, train
+from jaxnn import initializers, layers, optim, plotting, train
 
 NAME = "vanishing_gradients"
 CLAIM = (
@@ -130,32 +131,23 @@ def _init_stack(model, config: Config, shape):
 def _tune(config: Config, loss_fn, params, state, xy, grid):
     """Adam on `xy` for every rate of `grid` (one vmapped program); pick by the final loss."""
 
-    def curve(lr):
-        _, hist = train.train_scan(
-            loss_fn,
-            optim.adam(lr),
-            params,
-            xy,
-            key=jax.random.key(config.seed + 1),
-            num_steps=config.num_steps,
-            batch_size=config.batch_size,
-            model_state=state,
-        )
-        return hist["loss"]
-
-    return tune_lr(curve, grid, tail_mean(0.1))
+    run = lr_run(
+        loss_fn,
+        optim.adam,
+        xy,
+        key=jax.random.key(config.seed + 1),
+        num_steps=config.num_steps,
+        batch_size=config.batch_size,
+        model_state=state,
+    )
+    return tune_lr(lambda lr: run(lr, params)[1]["loss"], grid, tail_mean(0.1))
 
 
 def run(config: Config, out_dir) -> dict:
     checks = Checks()
     with Timer() as timer:
-        ds = data.mnist1d()
-        batch = (
-            jnp.asarray(ds.x_train[: config.num_inputs]),
-            jnp.asarray(ds.y_train[: config.num_inputs]),
-        )
-        n = config.num_examples
-        xy = (jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n]))
+        batch = mnist1d(config.num_inputs)["train"]
+        xy = mnist1d(config.num_examples)["train"]
         grid = log_grid(config.lr_low, config.lr_high, config.lr_num)
         norms, tuned = {}, {}
         for name, model in _nets(config).items():

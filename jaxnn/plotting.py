@@ -1,14 +1,22 @@
 """Matplotlib helpers shared by experiments and benchmarks (the only jaxnn module importing it).
 
 Figures are `matplotlib.figure.Figure` objects made by `new_figure`, not
-pyplot figures: no global state, no GUI backend, nothing to close, safe in
-threads and headless. PNGs are rendered with the Agg canvas. Every drawing
-helper takes an `ax` and returns what it drew, so they compose:
+pyplot figures: no GUI backend, nothing to close, safe headless. PNGs are
+rendered with the Agg canvas. Every drawing helper takes an `ax` and returns
+what it drew, so they compose:
 
     >>> fig, ax = new_figure()
-    >>> contour(ax, xs, ys, Z, log=True, filled=True)
+    >>> contour(ax, xs, ys, Z, log=True, filled=True, cbar_label="training loss")
     >>> trajectory(ax, coords, label="SGD")
     >>> save(fig, "out/landscape.png")
+
+One house style (`STYLE`, applied to matplotlib's rcParams by `new_figure`,
+undo with `matplotlib.rcdefaults()`): 150 dpi, 10–12 pt fonts, light grid, and
+a colour-blind-safe cycle (Okabe & Ito's eight colours, black last but one)
+that changes line style after every 8 series, so 9–32 series stay apart.
+`legend` puts a legend outside the data when there are many entries;
+`colorbar` labels the bar and, on a log scale, ticks it at 1, 2, 5 × 10^k;
+`band` draws a mean with a seed band, `bars` means with error bars.
 
 Conventions: `Z` is `(len(ys), len(xs))` (as `jaxnn.landscape.slice_2d`
 returns it); arrays may be numpy or JAX arrays. With `log=True`, levels are
@@ -19,8 +27,10 @@ spaced geometrically between the smallest positive and the largest value of
 import io
 import os
 
+import matplotlib
 import matplotlib.ticker
 import numpy as np
+from cycler import cycler
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
@@ -28,8 +38,15 @@ from matplotlib.figure import Figure
 from jaxnn.results import write_bytes
 
 __all__ = [
+    "COLORS",
+    "STYLE",
+    "band",
+    "bars",
+    "colorbar",
     "contour",
     "curves",
+    "legend",
+    "log_ticks",
     "new_figure",
     "save",
     "spectral_density",
@@ -37,21 +54,124 @@ __all__ = [
     "trajectory",
 ]
 
+# Okabe & Ito (2008), "Color universal design": distinguishable with every common
+# colour-vision deficiency. Yellow is last: it is the weakest on white.
+COLORS = (
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#009E73",  # bluish green
+    "#E69F00",  # orange
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#000000",  # black
+    "#F0E442",  # yellow
+)
+_LINESTYLES = ("-", "--", ":", "-.")
 
-def new_figure(nrows=1, ncols=1, *, size=(5.0, 4.0), projection=None, dpi=100):
-    """A `(fig, axes)` pair; like `plt.subplots`, `axes` is one Axes for 1x1, a 1-D
-    array for a single row or column, else an `(nrows, ncols)` array.
+STYLE = {
+    "figure.dpi": 150,
+    "savefig.dpi": 150,
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 8.5,
+    "figure.titlesize": 12,
+    "lines.linewidth": 1.6,
+    "lines.markersize": 4,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.framealpha": 0.85,
+    "image.cmap": "viridis",
+    "axes.prop_cycle": cycler(linestyle=_LINESTYLES) * cycler(color=COLORS),
+}
 
-    `size` is per panel in inches; `projection="3d"` gives 3-D axes for `surface`.
+
+def new_figure(nrows=1, ncols=1, *, size=(5.0, 4.0), projection=None, dpi=150, title=None):
+    """A `(fig, axes)` pair in jaxnn's style; like `plt.subplots`.
+
+    `axes` is one Axes for 1x1, a 1-D array for a single row or column, else an
+    `(nrows, ncols)` array.
+
+    Args:
+      nrows, ncols: panel grid.
+      size: per panel in inches.
+      projection: `"3d"` gives 3-D axes for `surface`.
+      dpi: rendering resolution (150 by default; `save` uses it).
+      title: optional figure title (e.g. the claim the figure illustrates).
+
+    Returns:
+      `(fig, axes)`.
     """
+    matplotlib.rcParams.update(STYLE)
     fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     axes = np.empty((nrows, ncols), dtype=object)
     for i in range(nrows * ncols):
         axes.flat[i] = fig.add_subplot(nrows, ncols, i + 1, projection=projection)
+    if title:
+        fig.suptitle(title)
     if axes.size == 1:
         return fig, axes[0, 0]
     return fig, (axes.ravel() if 1 in (nrows, ncols) else axes)
+
+
+def legend(ax, *, outside=None, title=None, **kwargs):
+    """A legend that does not cover the data.
+
+    With more than 4 entries (or `outside=True`) it goes to the right of the
+    axes, outside them (constrained layout makes room); otherwise matplotlib's
+    `loc="best"` picks the emptiest corner. Returns the legend (None if there
+    is nothing labelled).
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    if outside is None:
+        outside = len(handles) > 4
+    if outside:
+        kwargs = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0} | kwargs
+    return ax.legend(handles, labels, title=title, **kwargs)
+
+
+def log_ticks(axis) -> None:
+    """Log-axis ticks at 1, 2, 5 × 10^k (fewer when the range spans many decades), plain labels."""
+    lo, hi = axis.get_view_interval()
+    decades = np.log10(max(hi, 1e-300) / max(lo, 1e-300)) if lo > 0 else 10.0
+    subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)
+    axis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=subs, numticks=12))
+    axis.set_major_formatter(matplotlib.ticker.LogFormatterSciNotation(labelOnlyBase=False))
+    axis.set_minor_locator(matplotlib.ticker.LogLocator(base=10, subs="auto", numticks=12))
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def colorbar(ax, mappable, label, *, log=False):
+    """A colour bar for `mappable` next to `ax`, labelled `label` (say what the colour is).
+
+    With `log`, it is ticked at 1, 2, 5 × 10^k (or decades over a wide range)
+    with plain labels — not at the geometric contour levels (43, 7.89, 1.45…).
+    """
+    return _add_colorbar(ax, mappable, label, log)
+
+
+def _add_colorbar(ax, mappable, label, log):
+    if not label:
+        raise ValueError("colorbar needs a label saying what the colour shows; got none.")
+    bar = ax.figure.colorbar(mappable, ax=ax)
+    bar.set_label(label)
+    if log:
+        lo, hi = bar.norm.vmin, bar.norm.vmax
+        decades = np.log10(hi / lo) if lo and lo > 0 else 10.0
+        subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)
+        bar.locator = matplotlib.ticker.LogLocator(base=10, subs=subs)
+        bar.formatter = matplotlib.ticker.LogFormatterSciNotation(labelOnlyBase=False)
+        bar.minorlocator = matplotlib.ticker.NullLocator()
+        bar.update_ticks()
+    return bar
 
 
 def _levels(z, levels, log):
@@ -79,14 +199,22 @@ def contour(
     cmap="viridis",
     colorbar=True,
     labels=False,
+    cbar_label="loss",
+    xlabel=None,
+    ylabel=None,
 ):
     """Contour lines (or filled contours) of `Z[i, j]` over `(xs[j], ys[i])`.
 
     Args:
       levels: number of levels or explicit level values.
-      log: geometric levels and a log colour scale.
+      log: geometric levels and a log colour scale (bar ticked at 1, 2, 5 × 10^k).
       filled: `contourf` instead of `contour`.
-      colorbar: add a colour bar; labels: write level values on the lines.
+      colorbar: add a colour bar, labelled `cbar_label`.
+      labels: write level values on the lines.
+      xlabel, ylabel: axis labels (e.g. "α (direction δ)").
+
+    Returns:
+      The contour set.
     """
     xs, ys, z = np.asarray(xs), np.asarray(ys), np.asarray(Z, dtype=float)
     if z.shape != (ys.size, xs.size):
@@ -99,12 +227,11 @@ def contour(
     if labels and not filled:
         ax.clabel(cs, inline=True, fontsize=7, fmt="%.3g")
     if colorbar:
-        bar = ax.figure.colorbar(cs, ax=ax)
-        if log:  # label a handful of the geometric levels, not matplotlib's decade ticks
-            ticks = np.asarray(cs.levels)
-            bar.set_ticks(ticks[:: max(1, len(ticks) // 6)], labels=None)
-            bar.ax.yaxis.set_major_formatter("{x:.3g}")
-            bar.ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        _add_colorbar(ax, cs, cbar_label, log)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
     return cs
 
 
@@ -119,8 +246,12 @@ def surface(ax, xs, ys, Z, *, cmap="viridis", log=False):
     return surf
 
 
-def curves(ax, x, ys, *, xlabel=None, ylabel=None, logy=False, title=None):
-    """One line per `label -> values` in `ys` (a dict) against `x` (or indices if `x` is None)."""
+def curves(ax, x, ys, *, xlabel=None, ylabel=None, logy=False, title=None, legend_outside=None):
+    """One line per `label -> values` in `ys` (a dict) against `x` (or indices if `x` is None).
+
+    Lines take the style's cycle (colour, then line style past 8); the legend
+    goes outside the axes past 4 entries (see `legend`). Returns the lines.
+    """
     lines = []
     for label, values in ys.items():
         values = np.asarray(values)
@@ -132,22 +263,93 @@ def curves(ax, x, ys, *, xlabel=None, ylabel=None, logy=False, title=None):
         if text:
             setter(text)
     if len(ys) > 1:
-        ax.legend(fontsize=8)
+        legend(ax, outside=legend_outside)
     return lines
 
 
-def trajectory(ax, points, label=None, *, color="C3", marker="o"):
-    """A path of `(n, 2)` points (e.g. `landscape.project` output), start and end marked."""
+def band(ax, x, runs, *, label=None, color=None, spread="std", alpha=0.25, **line_kwargs):
+    """The mean over seeds of `runs` (shape `(seeds, len(x))`) with a shaded band.
+
+    `spread="std"` shades mean ± one standard deviation, `"minmax"` the range
+    over seeds. NaN/inf entries (diverged seeds) are ignored per point. The
+    label gets "(n seeds)" appended. Returns `(line, band)`.
+    """
+    runs = np.asarray(runs, dtype=float)
+    if runs.ndim != 2:
+        raise ValueError(f"runs must have shape (seeds, len(x)); got {runs.shape}.")
+    runs = np.where(np.isfinite(runs), runs, np.nan)
+    mean = np.nanmean(runs, axis=0)
+    if spread == "std":
+        lo, hi = mean - np.nanstd(runs, axis=0), mean + np.nanstd(runs, axis=0)
+    elif spread == "minmax":
+        lo, hi = np.nanmin(runs, axis=0), np.nanmax(runs, axis=0)
+    else:
+        raise ValueError(f'spread must be "std" or "minmax"; got {spread!r}.')
+    text = f"{label} ({runs.shape[0]} seeds)" if label else None
+    (line,) = ax.plot(np.asarray(x), mean, label=text, color=color, **line_kwargs)
+    fill = ax.fill_between(np.asarray(x), lo, hi, color=line.get_color(), alpha=alpha, lw=0)
+    return line, fill
+
+
+def bars(ax, labels, values, *, colors=None, ylabel=None, logy=False, annotate=True, fmt="{:.3g}"):
+    """One bar per label at the mean of its values, with error bars and the seeds as dots.
+
+    `values` is a list (one entry per label) of scalars or 1-D arrays over
+    seeds; a bar with several seeds gets a ± one-standard-deviation error bar
+    and every seed drawn as a dot, so a reader sees how many runs it rests on.
+    With `annotate`, the mean is written above each bar. Returns the bar container.
+    """
+    vals = [np.atleast_1d(np.asarray(v, dtype=float)) for v in values]
+    means = np.array([v.mean() for v in vals])
+    errs = np.array([v.std() if v.size > 1 else 0.0 for v in vals])
+    x = np.arange(len(vals))
+    colors = colors or [COLORS[i % len(COLORS)] for i in range(len(vals))]
+    container = ax.bar(x, means, 0.6, yerr=errs, capsize=4, color=colors, alpha=0.85)
+    for xi, v in zip(x, vals, strict=True):
+        if v.size > 1:
+            ax.plot(np.full(v.size, xi), v, "o", color="k", ms=3, zorder=3)
+    ax.set_xticks(x, [str(label) for label in labels])
+    if logy:
+        ax.set_yscale("log")
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if annotate:
+        for xi, m, e in zip(x, means, errs, strict=True):
+            text = fmt.format(m) + (f" ± {fmt.format(e)}" if e > 0 else "")
+            ax.annotate(
+                text,
+                (xi, m + e),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
+    return container
+
+
+def trajectory(ax, points, label=None, *, color="C3", marker="o", zorder=3, **kwargs):
+    """A path of `(n, 2)` points (e.g. `landscape.project` output), start (■) and end (★) marked."""
     pts = np.asarray(points)
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise ValueError(f"points must have shape (n, 2); got {pts.shape}.")
+    opts = {"markersize": 3, "linewidth": 1.4, "linestyle": "-"} | kwargs
     (line,) = ax.plot(
-        pts[:, 0], pts[:, 1], color=color, marker=marker, markersize=3, linewidth=1.2, label=label
+        pts[:, 0], pts[:, 1], color=color, marker=marker, label=label, zorder=zorder, **opts
     )
-    ax.plot(*pts[0], marker="s", color=color, markersize=6)
-    ax.plot(*pts[-1], marker="*", color=color, markersize=10)
+    ax.plot(*pts[0], marker="s", color=color, markersize=6, zorder=zorder, ls="none")
+    ax.plot(
+        *pts[-1],
+        marker="*",
+        color=color,
+        markersize=11,
+        zorder=zorder,
+        ls="none",
+        markeredgecolor="white",
+        markeredgewidth=0.5,
+    )
     if label:
-        ax.legend(fontsize=8)
+        legend(ax)
     return line
 
 
