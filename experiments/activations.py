@@ -126,7 +126,7 @@ def _plot(config: Config, z, values: dict, derivs: dict, folder) -> str:
     for ax in (ax1, ax2):
         ax.set_xlabel("z")
         ax.axhline(0, color="k", lw=0.5)
-        ax.legend(fontsize=8)
+        plotting.legend(ax)
     name = "activations.png"
     plotting.save(fig, folder / name)
     return name

@@ -192,7 +192,7 @@ def _plot(config: Config, fn, runs, folder) -> str:
     ax2.set_xlabel("step t")
     ax2.set_ylabel("effective rate / its first value")
     ax2.set_title("AdaGrad's η/√G falls as 1/√t; RMSProp's levels off")
-    ax2.legend(fontsize=8)
+    plotting.legend(ax2)
     plotting.curves(
         ax3,
         np.arange(config.num_steps + 1),

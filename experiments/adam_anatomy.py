@@ -288,7 +288,7 @@ def _plot(config, step_ratio, predicted, adam0, rms, norms, w_ols, w_ridge, fold
     ax1.set_xlabel("step t")
     ax1.set_ylabel("mean |Δθ_t| / η")
     ax1.set_title(f"bias correction, β = ({b1:g}, {b2:g})")
-    ax1.legend(fontsize=7)
+    plotting.legend(ax1)
     steps = np.arange(adam0.shape[0])
     ax2.semilogy(
         steps,
@@ -299,7 +299,7 @@ def _plot(config, step_ratio, predicted, adam0, rms, norms, w_ols, w_ridge, fold
     ax2.set_xlabel("step")
     ax2.set_ylabel("difference (float64)")
     ax2.set_title("Adam(b1 = 0) = bias-corrected RMSProp")
-    ax2.legend(fontsize=8)
+    plotting.legend(ax2)
     plotting.curves(
         ax3,
         None,
@@ -310,7 +310,7 @@ def _plot(config, step_ratio, predicted, adam0, rms, norms, w_ols, w_ridge, fold
     )
     ax3.axhline(np.linalg.norm(w_ols), color="gray", ls="--", lw=0.8, label="least squares")
     ax3.axhline(np.linalg.norm(w_ridge), color="gray", ls=":", lw=0.8, label="ridge (closed form)")
-    ax3.legend(fontsize=8)
+    plotting.legend(ax3)
     name = "adam_anatomy.png"
     plotting.save(fig, folder / name)
     return name

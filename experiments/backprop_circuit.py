@@ -115,7 +115,7 @@ def _plot(config: Config, grad: np.ndarray, routed: list[dict], folder) -> str:
     ax2.axvline(config.point[0], color="gray", ls=":", label="w = x")
     ax2.set_xlabel("w")
     ax2.set_title("max(x, w) routes the gradient to the larger input")
-    ax2.legend()
+    plotting.legend(ax2)
     name = "circuit.png"
     plotting.save(fig, folder / name)
     return name

@@ -213,7 +213,7 @@ def _plot(config, x, y, w_ls, runs, folder) -> str:
         label=f"radius {config.radius:g}",
     )
     ax2.set_title("zoom on the least-squares solution")
-    ax2.legend(fontsize=8)
+    plotting.legend(ax2)
     name = "trajectories.png"
     plotting.save(fig, folder / name)
     return name

@@ -210,7 +210,7 @@ def _plot(config: Config, grid, runs, where, folder) -> str:
     ax1.set_xlabel("learning rate (SGD)")
     ax1.set_ylabel("final train loss (× at top: diverged, NaN)")
     ax1.set_title(f"{config.depth} hidden layers, {config.num_steps} steps")
-    ax1.legend(fontsize=8)
+    plotting.legend(ax1)
     high = int(where[-1]) if where.size else runs["BatchNorm"]["pick"]
     pp = runs["plain"]["pick"]
     shown = (
@@ -229,7 +229,7 @@ def _plot(config: Config, grid, runs, where, folder) -> str:
     ax2.set_xlabel("step")
     ax2.set_ylabel("minibatch loss (clipped at 3 ln 10)")
     ax2.set_title("training curves")
-    ax2.legend(fontsize=8)
+    plotting.legend(ax2)
     for i, (name, r) in enumerate(runs.items()):
         ax3.plot(grid, r["test_acc"], "o-", color=f"C{i}", label=f"{name} (eval mode)")
         ax3.plot(grid[r["pick"]], r["test_acc"][r["pick"]], "*", color=f"C{i}", ms=14)
@@ -245,7 +245,7 @@ def _plot(config: Config, grid, runs, where, folder) -> str:
     ax3.set_xlabel("learning rate (SGD)")
     ax3.set_ylabel("test accuracy (★ = validation pick)")
     ax3.set_title("test accuracy after the same steps")
-    ax3.legend(fontsize=8)
+    plotting.legend(ax3)
     name = "batchnorm.png"
     plotting.save(fig, folder / name)
     return name

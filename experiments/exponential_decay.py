@@ -151,7 +151,7 @@ def _plot(config: Config, obj, losses, traj, theory, folder) -> str:
     ax2.set_xlabel("x₁")
     ax2.set_ylabel("x₂")
     ax2.set_title(f"final iterates of {config.seeds} seeds")
-    ax2.legend(fontsize=8)
+    plotting.legend(ax2)
     k = max(1, T // 100)
     smooth = lambda c: np.convolve(c, np.ones(k) / k, mode="valid")
     plotting.curves(
@@ -164,7 +164,7 @@ def _plot(config: Config, obj, losses, traj, theory, folder) -> str:
         title=f"η = {config.lr:g} constant vs decayed to η·{config.final_fraction:g}",
     )
     ax3.axhline(theory, color="gray", ls=":", label="floor η σ²/(2(2 − ηh))")
-    ax3.legend(fontsize=8)
+    plotting.legend(ax3)
     name = "exponential_decay.png"
     plotting.save(fig, folder / name)
     return name

@@ -237,14 +237,28 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot_contour(xs, ys, z, folder) -> str:
-    fig, ax = plotting.new_figure(size=(5.5, 4.6))
-    plotting.contour(ax, xs, ys, z, levels=25, log=True, filled=True)
+    fig, ax = plotting.new_figure(size=(5.6, 4.6))
+    plotting.contour(
+        ax,
+        xs,
+        ys,
+        z,
+        levels=25,
+        log=True,
+        filled=True,
+        cbar_label="training loss (log scale)",
+        xlabel="x: step along δ (filter-normalized)",
+        ylabel="y: step along η (filter-normalized)",
+    )
     plotting.contour(ax, xs, ys, z, levels=12, log=True, cmap="Greys", colorbar=False)
-    ax.plot([0], [0], "r*", ms=12, label="trained weights θ*")
-    ax.set_xlabel("δ (filter-normalized)")
-    ax.set_ylabel("η (filter-normalized)")
-    ax.set_title("training loss on θ* + x·δ + y·η (log levels)")
-    ax.legend(fontsize=8)
+    ax.plot([0], [0], "*", color="#D55E00", ms=14, mec="white", label="trained weights θ*")
+    ticks = np.linspace(xs[0], xs[-1], 5)
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    ax.set_aspect("equal")
+    ax.grid(False)
+    ax.set_title("loss on θ* + x·δ + y·η: θ* at the bottom of a basin", fontsize=10)
+    plotting.legend(ax, loc="upper right")
     name = "contour.png"
     plotting.save(fig, folder / name)
     return name
@@ -253,9 +267,10 @@ def _plot_contour(xs, ys, z, folder) -> str:
 def _plot_surface(xs, ys, z, folder) -> str:
     fig, ax = plotting.new_figure(size=(6.0, 5.0), projection="3d")
     plotting.surface(ax, xs, ys, z, log=True)
-    ax.set_xlabel("δ")
-    ax.set_ylabel("η")
-    ax.set_title("filter-normalized loss surface")
+    ax.set_xlabel("x (along δ)")
+    ax.set_ylabel("y (along η)")
+    ax.set_zlabel("log10 training loss")
+    ax.set_title("filter-normalized loss surface around θ*")
     name = "surface.png"
     plotting.save(fig, folder / name)
     return name
@@ -276,10 +291,15 @@ def _plot_curves(config: Config, curves, curv, folder) -> str:
                 label=f"{name}: curvature {k:.3g}",
             )
         ax.set_yscale("log")
-        ax.set_xlabel("α")
-        ax.set_ylabel("training loss")
-        ax.set_title(f"{label} direction")
-        ax.legend(fontsize=8)
+        ax.set_xlabel("α (step along the direction)")
+        ax.set_ylabel("training loss (log scale)")
+        verdict = "same curve" if label == "filter-normalized" else "curvature changes"
+        ax.set_title(f"{label} direction: {verdict}")
+        plotting.legend(ax, loc="upper center")
+    fig.suptitle(
+        f"same function (layers ×{config.scale:g}, ÷{config.scale:g}); only filter "
+        "normalization sees it as the same landscape"
+    )
     name = "rescaling_1d.png"
     plotting.save(fig, folder / name)
     return name

@@ -188,7 +188,7 @@ def _plot(config, obj, f, plain, clip, bad, grid, swept, first_bad, folder) -> s
     ax2.set_xlabel("step (symlog)")
     ax2.set_ylabel("loss")
     ax2.set_title("plain overflows, clipped converges")
-    ax2.legend(fontsize=8)
+    plotting.legend(ax2)
     for j, (name, curves) in enumerate(swept.items()):
         final = curves[:, -1]
         ok = np.array([s < 0 for s in first_bad[name]])
@@ -214,7 +214,7 @@ def _plot(config, obj, f, plain, clip, bad, grid, swept, first_bad, folder) -> s
     ax3.set_xlabel("learning rate η")
     ax3.set_ylabel(f"loss after {config.num_steps} steps")
     ax3.set_title("η sweep: divergence is a lottery without clipping")
-    ax3.legend(fontsize=8)
+    plotting.legend(ax3)
     name = "gradient_clipping.png"
     plotting.save(fig, folder / name)
     return name

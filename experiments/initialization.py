@@ -389,17 +389,21 @@ def _plot_depth(config: Config, depth: dict, folder) -> str:
     ax1.axhline(config.explode_above, color="gray", lw=0.6)
     ax1.set_yscale("log")
     ax1.set_title(f"signal through {config.depth} layers of width {config.width}")
-    ax1.legend(fontsize=7, ncol=2)
+    plotting.legend(ax1, outside="below", ncol=2)
     ax2.set_ylim(0, 2.2)
     ax2.set_title("zoom: the inits that keep the signal (all seeds)")
-    ax2.legend(fontsize=7)
+    plotting.legend(ax2, outside="below", ncol=2)
     name = "activation_std.png"
     plotting.save(fig, folder / name)
     return name
 
 
 def _plot_symmetry(config: Config, sym: dict, folder) -> str:
-    fig, (ax1, ax2) = plotting.new_figure(ncols=2, size=(5.0, 4.0))
+    fig, (ax1, ax2, ax3) = plotting.new_figure(
+        ncols=3,
+        size=(4.4, 4.0),
+        title="symmetric inits: hidden units stay copies (to round-off) and the net cannot learn",
+    )
     best = {n: int(np.argmin(r["final_loss"])) for n, r in sym["runs"].items()}
     plotting.curves(
         ax1,
@@ -410,24 +414,35 @@ def _plot_symmetry(config: Config, sym: dict, folder) -> str:
         },
         xlabel="step",
         ylabel="minibatch loss",
-        title="training at each init's best learning rate",
+        title="training at each init's best rate",
+        legend_outside="below",
     )
     names = sym["inits"]
     x = np.arange(len(names))
-    spreads = [max(sym["runs"][n]["spread"].max(), 1e-12) for n in names]
+    floor = 1e-12
+    spreads = [max(sym["runs"][n]["spread"].max(), floor) for n in names]
     accs = [sym["runs"][n]["train_accuracy"].max() for n in names]
-    ax2.bar(x - 0.2, spreads, 0.4, label="max |unit j − unit 0|", color="C0")
+    limit = config.symmetric_rtol * sym["runs"]["He normal"]["spread"].min()
+    ax2.bar(x, spreads, 0.6, color=["C0", "C1", "C2"])
+    ax2.axhline(limit, color="k", ls="--", lw=1, label=f"limit {config.symmetric_rtol:g} × He")
+    for xi, v in zip(x, spreads, strict=True):
+        text = "0" if v <= floor else f"{v:.1e}"
+        ax2.annotate(text, (xi, v), xytext=(0, 3), textcoords="offset points", ha="center")
     ax2.set_yscale("log")
-    ax2.set_ylim(1e-13, 1e2)
-    ax2.set_ylabel("difference between hidden units (0 drawn at 1e-12)")
+    ax2.set_ylim(floor / 3, 30)
     ax2.set_xticks(x, names)
-    ax3 = ax2.twinx()
-    ax3.bar(x + 0.2, accs, 0.4, label="best train accuracy", color="C1")
-    ax3.set_ylim(0, 1)
-    ax3.set_ylabel("train accuracy")
-    ax2.set_title("symmetric inits: units stay copies")
-    handles = ax2.get_legend_handles_labels()[0] + ax3.get_legend_handles_labels()[0]
-    ax2.legend(handles=handles, loc="upper left", fontsize=8)
+    ax2.set_ylabel(f"max |unit j − unit 0| (0 drawn at {floor:g})")
+    ax2.set_title("difference between hidden units")
+    plotting.legend(ax2, loc="upper left")
+    ax3.bar(x, accs, 0.6, color=["C0", "C1", "C2"])
+    ax3.axhline(0.5, color="k", ls="--", lw=1, label="50 %")
+    for xi, v in zip(x, accs, strict=True):
+        ax3.annotate(f"{v:.0%}", (xi, v), xytext=(0, 3), textcoords="offset points", ha="center")
+    ax3.set_ylim(0, 1.05)
+    ax3.set_xticks(x, names)
+    ax3.set_ylabel("best train accuracy over the rates")
+    ax3.set_title("what the net learns")
+    plotting.legend(ax3, loc="upper left")
     name = "symmetry.png"
     plotting.save(fig, folder / name)
     return name

@@ -206,7 +206,7 @@ def _plot_shapes(config: Config, shapes, folder) -> str:
         ax.axhline(config.min_fraction * config.lr, color="gray", ls="--", lw=0.8, label="η_min")
     ax1.set_title(f"schedules over T = {config.num_steps}, η₀ = {config.lr:g}")
     ax2.set_title("the same, log scale")
-    ax2.legend(fontsize=8)
+    plotting.legend(ax2)
     name = "schedules.png"
     plotting.save(fig, folder / name)
     return name
@@ -223,7 +223,7 @@ def _plot_mnist1d(config: Config, tuned, train_loss, history, folder) -> str:
     ax1.set_xlabel("peak learning rate (Adam)")
     ax1.set_ylabel(f"training loss after {config.num_steps} steps")
     ax1.set_title("MNIST-1D: final loss vs peak rate")
-    ax1.legend(fontsize=8)
+    plotting.legend(ax1)
     i, k = tuned.index, max(1, config.num_steps // 30)
     smooth = lambda c: np.convolve(c, np.ones(k) / k, mode="valid")
     curves = {

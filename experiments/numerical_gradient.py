@@ -351,7 +351,7 @@ def _plot_accuracy(config, acc, folder) -> str:
     ax.set_xlabel("step h")
     ax.set_ylabel("relative error vs float64 jax.grad")
     ax.set_title("centered differences: truncation vs round-off")
-    ax.legend(fontsize=8)
+    plotting.legend(ax)
     name = "error_vs_h.png"
     plotting.save(fig, folder / name)
     return name
@@ -371,7 +371,7 @@ def _plot_cost(cost, folder) -> str:
     ax1.set_xlabel("number of weights P")
     ax1.set_ylabel("CPU seconds per call (median)")
     ax1.set_title("cost of one call")
-    ax1.legend()
+    plotting.legend(ax1)
     ax2.loglog(
         p,
         [r["numerical_s"] / r["forward_s"] for r in rows],
@@ -388,7 +388,7 @@ def _plot_cost(cost, folder) -> str:
     ax2.set_xlabel("number of weights P")
     ax2.set_ylabel("cost in forward passes")
     ax2.set_title("numerical gradient ∝ P, backward pass ∝ 1")
-    ax2.legend()
+    plotting.legend(ax2)
     name = "cost_vs_weights.png"
     plotting.save(fig, folder / name)
     return name

@@ -287,13 +287,13 @@ def _plot(config: Config, table: dict, tuning: dict, folder) -> str:
         train_v = [table[n][f"train_{kind}"] for n in RUNS]
         test_v = [table[n][f"test_{kind}"] for n in RUNS]
         ax.bar(x - 0.2, train_v, 0.4, label="train", color="C0")
-        ax.bar(x + 0.2, test_v, 0.4, label="test", color="C3")
+        ax.bar(x + 0.2, test_v, 0.4, label="test", color="C1")
         for xi, a, b in zip(x, train_v, test_v, strict=True):
             gap = a - b if kind == "acc" else b - a
             ax.text(xi, max(a, b), f"gap\n{gap:.2f}", ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(x, labels, fontsize=7)
+        ax.set_xticks(x, labels, fontsize=8)
         ax.set_title(f"train vs test {title} ({config.num_train} training signals)")
-        ax.legend(fontsize=8)
+        plotting.legend(ax, outside="below", ncol=2)
         ax.margins(y=0.2)
     ax1.set_ylabel("accuracy")
     ax2.set_ylabel("cross-entropy")
@@ -317,7 +317,10 @@ def _plot(config: Config, table: dict, tuning: dict, folder) -> str:
     ax3.set_xlabel("position in the grid (dropout linear, λ and α log)")
     ax3.set_ylabel("validation accuracy (★ = pick)")
     ax3.set_title("tuning each regularizer on validation")
-    ax3.legend(fontsize=7)
+    plotting.legend(ax3, outside="below", ncol=2)
+    fig.suptitle(
+        "every regularizer shrinks the test − train cross-entropy gap of the overfitting baseline"
+    )
     name = "regularization.png"
     plotting.save(fig, folder / name)
     return name

@@ -166,7 +166,7 @@ def _plot(config, obj, gd_loss, gd_traj, nz_loss, nz_traj, lingers, folder) -> s
     ax1.set_xlabel("x")
     ax1.set_ylabel("y")
     ax1.set_title("f = x² − y² + y⁴/4: saddle (×) and minima (★)")
-    ax1.legend(fontsize=7, loc="lower left")
+    plotting.legend(ax1, loc="lower left")
     t = np.arange(config.num_steps + 1)
     for s in range(shown):
         ax2.plot(
@@ -185,7 +185,7 @@ def _plot(config, obj, gd_loss, gd_traj, nz_loss, nz_traj, lingers, folder) -> s
     ax2.set_xlabel("step (symlog)")
     ax2.set_ylabel("f(x_t)")
     ax2.set_title("the plateau at the saddle value 0")
-    ax2.legend(fontsize=7)
+    plotting.legend(ax2)
     name = "saddle.png"
     plotting.save(fig, folder / name)
     return name

@@ -126,13 +126,13 @@ def _plot(config: Config, temps, entropy, shown: dict, folder) -> str:
     ax1.set_xticks(np.arange(k), [f"z={v:g}" for v in config.logits])
     ax1.set_ylabel("probability")
     ax1.set_title("softmax(z / T)")
-    ax1.legend()
+    plotting.legend(ax1)
     ax2.semilogx(temps, entropy, "o-", ms=3, label="entropy H(T)")
     ax2.axhline(np.log(k), color="gray", ls="--", label=f"log K = {np.log(k):.3f} (uniform)")
     ax2.set_xlabel("temperature T")
     ax2.set_ylabel("entropy (nats)")
     ax2.set_title("entropy rises monotonically with T")
-    ax2.legend()
+    plotting.legend(ax2)
     name = "softmax_temperature.png"
     plotting.save(fig, folder / name)
     return name

@@ -200,7 +200,7 @@ def _plot(config, x, y, x_test, preds, err, test_mse, folder) -> str:
             ax1.plot(x_test[:, 0], p, label=f"width {w}")
     ax1.set_xlabel("x")
     ax1.set_title(f"sin({config.periods:g}πx) by one hidden ReLU layer")
-    ax1.legend(fontsize=8)
+    plotting.legend(ax1)
     widths = np.asarray(config.widths)
     all_runs = test_mse.reshape(len(widths), -1)
     for j in range(all_runs.shape[1]):
@@ -219,7 +219,7 @@ def _plot(config, x, y, x_test, preds, err, test_mse, folder) -> str:
     ax2.set_xlabel("hidden width w")
     ax2.set_ylabel("MSE on a dense grid")
     ax2.set_title("error falls with width")
-    ax2.legend(fontsize=8)
+    plotting.legend(ax2)
     name = "universal_approximation.png"
     plotting.save(fig, folder / name)
     return name

@@ -214,7 +214,7 @@ def _plot(config: Config, norms: dict, tuned: dict, folder) -> str:
     ax1.set_xlabel("layer (1 = input side)")
     ax1.set_ylabel("||∂L/∂W_l||  (at init)")
     ax1.set_title(f"{config.depth}-layer nets, width {config.width}, all seeds")
-    ax1.legend(fontsize=8)
+    plotting.legend(ax1)
     if ax2 is None:
         return _save(fig, folder)
     plotting.curves(

@@ -49,6 +49,7 @@ __all__ = [
     "log_ticks",
     "new_figure",
     "save",
+    "shades",
     "spectral_density",
     "surface",
     "trajectory",
@@ -123,30 +124,54 @@ def new_figure(nrows=1, ncols=1, *, size=(5.0, 4.0), projection=None, dpi=150, t
 def legend(ax, *, outside=None, title=None, **kwargs):
     """A legend that does not cover the data.
 
-    With more than 4 entries (or `outside=True`) it goes to the right of the
-    axes, outside them (constrained layout makes room); otherwise matplotlib's
-    `loc="best"` picks the emptiest corner. Returns the legend (None if there
-    is nothing labelled).
+    `outside`: `"right"` (or True) puts it to the right of the axes, `"below"`
+    under them in up to 3 columns, both outside the data (constrained layout
+    makes room); False keeps it inside at matplotlib's emptiest spot
+    (`loc="best"` unless `loc` is given). None (default) means `"right"` past
+    4 entries unless a `loc` is given, inside otherwise. Returns the legend
+    (None if nothing is labelled).
     """
     handles, labels = ax.get_legend_handles_labels()
     if not handles:
         return None
-    if outside is None:
-        outside = len(handles) > 4
-    if outside:
+    if outside is None:  # an explicit `loc` means inside, where asked
+        outside = len(handles) > 4 and "loc" not in kwargs
+    if outside is True or outside == "right":
         kwargs = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0} | kwargs
+    elif outside == "below":
+        kwargs = {
+            "loc": "upper center",
+            "bbox_to_anchor": (0.5, -0.14),
+            "ncol": min(3, len(handles)),
+        } | kwargs
+    elif outside is not False:
+        raise ValueError(f'outside must be "right", "below", True, False or None; got {outside!r}.')
     return ax.legend(handles, labels, title=title, **kwargs)
 
 
-def log_ticks(axis) -> None:
-    """Log-axis ticks at 1, 2, 5 × 10^k (fewer when the range spans many decades), plain labels."""
-    lo, hi = axis.get_view_interval()
-    decades = np.log10(max(hi, 1e-300) / max(lo, 1e-300)) if lo > 0 else 10.0
+def _plain(value, _pos=None) -> str:
+    """Tick text: `0.2`, `5`, `1e+04`, never `2 × 10^-1` or a 5-digit geometric level."""
+    return f"{value:.3g}" if 1e-3 <= abs(value) < 1e4 else f"{value:.0e}"
+
+
+def _log_locator(lo, hi):
+    decades = np.log10(hi / lo) if lo > 0 and hi > lo else 10.0
     subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)
-    axis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=subs, numticks=12))
-    axis.set_major_formatter(matplotlib.ticker.LogFormatterSciNotation(labelOnlyBase=False))
-    axis.set_minor_locator(matplotlib.ticker.LogLocator(base=10, subs="auto", numticks=12))
+    numticks = 20 if decades <= 6 else 8  # past 6 decades, every other decade or so
+    return matplotlib.ticker.LogLocator(base=10, subs=subs, numticks=numticks)
+
+
+def log_ticks(axis) -> None:
+    """Log-axis ticks at 1, 2, 5 × 10^k (decades over a wide range) with plain labels."""
+    lo, hi = sorted(axis.get_view_interval())
+    axis.set_major_locator(_log_locator(lo, hi))
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(_plain))
     axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def shades(n, cmap="viridis", *, start=0.0, stop=1.0):
+    """`n` colours evenly spaced along `cmap` (an ordered family: a sweep over one parameter)."""
+    return [matplotlib.colormaps[cmap](v) for v in np.linspace(start, stop, max(int(n), 1))]
 
 
 def colorbar(ax, mappable, label, *, log=False):
@@ -164,11 +189,8 @@ def _add_colorbar(ax, mappable, label, log):
     bar = ax.figure.colorbar(mappable, ax=ax)
     bar.set_label(label)
     if log:
-        lo, hi = bar.norm.vmin, bar.norm.vmax
-        decades = np.log10(hi / lo) if lo and lo > 0 else 10.0
-        subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)
-        bar.locator = matplotlib.ticker.LogLocator(base=10, subs=subs)
-        bar.formatter = matplotlib.ticker.LogFormatterSciNotation(labelOnlyBase=False)
+        bar.locator = _log_locator(bar.norm.vmin, bar.norm.vmax)
+        bar.formatter = matplotlib.ticker.FuncFormatter(_plain)
         bar.minorlocator = matplotlib.ticker.NullLocator()
         bar.update_ticks()
     return bar
@@ -267,12 +289,15 @@ def curves(ax, x, ys, *, xlabel=None, ylabel=None, logy=False, title=None, legen
     return lines
 
 
-def band(ax, x, runs, *, label=None, color=None, spread="std", alpha=0.25, **line_kwargs):
+def band(
+    ax, x, runs, *, label=None, color=None, spread="std", alpha=0.25, unit="seeds", **line_kwargs
+):
     """The mean over seeds of `runs` (shape `(seeds, len(x))`) with a shaded band.
 
     `spread="std"` shades mean ± one standard deviation, `"minmax"` the range
     over seeds. NaN/inf entries (diverged seeds) are ignored per point. The
-    label gets "(n seeds)" appended. Returns `(line, band)`.
+    label gets "(n seeds)" appended (`unit` names what the rows are).
+    Returns `(line, band)`.
     """
     runs = np.asarray(runs, dtype=float)
     if runs.ndim != 2:
@@ -285,7 +310,7 @@ def band(ax, x, runs, *, label=None, color=None, spread="std", alpha=0.25, **lin
         lo, hi = np.nanmin(runs, axis=0), np.nanmax(runs, axis=0)
     else:
         raise ValueError(f'spread must be "std" or "minmax"; got {spread!r}.')
-    text = f"{label} ({runs.shape[0]} seeds)" if label else None
+    text = f"{label} ({runs.shape[0]} {unit})" if label else None
     (line,) = ax.plot(np.asarray(x), mean, label=text, color=color, **line_kwargs)
     fill = ax.fill_between(np.asarray(x), lo, hi, color=line.get_color(), alpha=alpha, lw=0)
     return line, fill
