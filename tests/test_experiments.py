@@ -58,3 +58,48 @@ def test_cli_list_run_and_unknown_name(tmp_path):
     assert json.loads((tmp_path / "backprop_circuit" / "metrics.json").read_text())["claim_holds"]
     unknown = cli("run", "no_such_experiment")
     assert unknown.returncode != 0 and "Unknown experiment" in unknown.stderr
+
+
+def _check_conditions(name):
+    """The `holds` expressions of every `checks.add(name, value, holds, ...)` in an experiment."""
+    import ast
+    import pathlib
+
+    source = pathlib.Path(__file__).parent.parent / "experiments" / f"{name}.py"
+    for node in ast.walk(ast.parse(source.read_text())):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "add"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "checks"
+            and len(node.args) >= 3
+        ):
+            yield node.args[2]
+
+
+def _bit_equality(expr) -> list[str]:
+    """Sub-expressions of `expr` that demand bit-equality of floats: `np.array_equal(...)`, or
+    `==` against a float literal (e.g. `spread == 0.0`)."""
+    import ast
+
+    found = []
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "array_equal":
+            found.append(ast.unparse(node))
+        if isinstance(node, ast.Compare) and any(isinstance(op, ast.Eq) for op in node.ops):
+            operands = [node.left, *node.comparators]
+            if any(isinstance(o, ast.Constant) and isinstance(o.value, float) for o in operands):
+                found.append(ast.unparse(node))
+    return found
+
+
+@pytest.mark.parametrize("name", names())
+def test_claims_state_a_tolerance_not_bit_equality(name):
+    """A claim compares floats within a tolerance that follows from the physics: XLA:CPU emits
+    different code (and so different last bits) per instruction set, so `== 0.0` or
+    `array_equal` on a computed float passes on one machine and fails on the next."""
+    conditions = list(_check_conditions(name))
+    assert conditions, f"{name}: no checks.add(name, value, holds) call found"
+    offending = [text for expr in conditions for text in _bit_equality(expr)]
+    assert not offending, f"{name}: bit-equality in a claim check: {offending}"
