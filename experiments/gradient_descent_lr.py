@@ -204,7 +204,12 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot_1d(config, etas, ws, losses, grid, grid_steps, named, measured, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=3, size=(5.2, 4.6))
+    fig, axes = plotting.new_figure(
+        ncols=3,
+        size=(5.2, 4.6),
+        title="gradient descent on L(w) = w²: converges for η < 1, oscillates at η = 1, "
+        "diverges for η > 1",
+    )
     ax1, ax2, ax3 = axes.flat
     shown = [e for e in (0.1, 0.5, 0.9, 1.0, 1.1) if e in set(etas.tolist())]
     t = np.arange(ws.shape[1])

@@ -199,6 +199,8 @@ def _plot(config, xs, y, line, fits, folder) -> str:
         ax2.loglog(f["lr_grid"], med, "o-", color=c, label=f"{name}: median over seeds")
         ax2.fill_between(f["lr_grid"], grid_mse.min(1), grid_mse.max(1), color=c, alpha=0.2, lw=0)
         ax2.plot([f["lr_pick"]], [f["mse"]], "*", ms=14, color=c)
+    plotting.log_ticks(ax2.xaxis)
+    plotting.log_ticks(ax2.yaxis)
     ax2.set_xlabel("Adam learning rate")
     ax2.set_ylabel("final training MSE (band: range over seeds)")
     ax2.set_title("learning-rate sweep (★ = pick): ReLU ≥ 10× lower")

@@ -126,7 +126,8 @@ def _plot(obj, config: Config, results, steps, folder) -> str:
         nrows=2,
         ncols=3,
         size=(4.3, 3.6),
-        title=f"κ = {config.condition:g} ravine: momentum and Nesterov need ≤ ⅓ of SGD's steps",
+        title=f"κ = {config.condition:g} ravine: momentum and Nesterov need ≤ ⅓ of SGD's steps\n"
+        f"(paths: first {config.plot_steps} steps; ■ start, ★ step {config.plot_steps}, + minimum)",
     )
     xs = np.linspace(-2.3, 2.3, 201)
     ys = np.linspace(-1.3, 1.3, 161)
@@ -155,12 +156,6 @@ def _plot(obj, config: Config, results, steps, folder) -> str:
     ax2.set_ylabel("f(x_t)")
     ax2.set_title("loss at each tuned rate (steps to tol)")
     plotting.legend(ax2, loc="upper right")
-    fig.text(
-        0.01,
-        0.005,
-        f"paths: first {config.plot_steps} steps; ■ start, ★ step {config.plot_steps}, + minimum",
-        fontsize=8,
-    )
     name = "race.png"
     plotting.save(fig, folder / name)
     return name
