@@ -424,7 +424,9 @@ def _plot_symmetry(config: Config, sym: dict, folder) -> str:
     accs = [sym["runs"][n]["train_accuracy"].max() for n in names]
     limit = config.symmetric_rtol * sym["runs"]["He normal"]["spread"].min()
     ax2.bar(x, spreads, 0.6, color=["C0", "C1", "C2"])
-    ax2.axhline(limit, color="k", ls="--", lw=1, label=f"limit {config.symmetric_rtol:g} × He")
+    ax2.axhline(
+        limit, color="k", ls="--", lw=1, label=f"limit: {config.symmetric_rtol:g} × He's smallest"
+    )
     for xi, v in zip(x, spreads, strict=True):
         text = "0" if v <= floor else f"{v:.1e}"
         ax2.annotate(text, (xi, v), xytext=(0, 3), textcoords="offset points", ha="center")
