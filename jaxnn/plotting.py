@@ -26,11 +26,13 @@ spaced geometrically between the smallest positive and the largest value of
 
 import io
 import os
+from typing import Any
 
 import matplotlib
 import matplotlib.ticker
 import numpy as np
 from cycler import cycler
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
@@ -92,7 +94,15 @@ STYLE = {
 }
 
 
-def new_figure(nrows=1, ncols=1, *, size=(5.0, 4.0), projection=None, dpi=150, title=None):
+def new_figure(
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    size: tuple[float, float] = (5.0, 4.0),
+    projection: str | None = None,
+    dpi: float = 150,
+    title: str | None = None,
+) -> tuple[Figure, Any]:
     """A `(fig, axes)` pair in jaxnn's style; like `plt.subplots`.
 
     `axes` is one Axes for 1x1, a 1-D array for a single row or column, else an
@@ -121,7 +131,7 @@ def new_figure(nrows=1, ncols=1, *, size=(5.0, 4.0), projection=None, dpi=150, t
     return fig, (axes.ravel() if 1 in (nrows, ncols) else axes)
 
 
-def legend(ax, *, outside=None, title=None, **kwargs):
+def legend(ax: Axes, *, outside: bool | str | None = None, title: str | None = None, **kwargs: Any):
     """A legend that does not cover the data.
 
     `outside`: `"right"` (or True) puts it to the right of the axes, `"below"`
@@ -161,7 +171,7 @@ def _log_locator(lo, hi):
     return matplotlib.ticker.LogLocator(base=10, subs=subs, numticks=numticks)
 
 
-def log_ticks(axis) -> None:
+def log_ticks(axis: Any) -> None:
     """Log-axis ticks at 1, 2, 5 × 10^k (decades over a wide range) with plain labels."""
     lo, hi = sorted(axis.get_view_interval())
     axis.set_major_locator(_log_locator(lo, hi))
@@ -169,12 +179,12 @@ def log_ticks(axis) -> None:
     axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
-def shades(n, cmap="viridis", *, start=0.0, stop=1.0):
+def shades(n: int, cmap: str = "viridis", *, start: float = 0.0, stop: float = 1.0) -> list:
     """`n` colours evenly spaced along `cmap` (an ordered family: a sweep over one parameter)."""
     return [matplotlib.colormaps[cmap](v) for v in np.linspace(start, stop, max(int(n), 1))]
 
 
-def colorbar(ax, mappable, label, *, log=False):
+def colorbar(ax: Axes, mappable: Any, label: str, *, log: bool = False) -> Any:
     """A colour bar for `mappable` next to `ax`, labelled `label` (say what the colour is).
 
     With `log`, it is ticked at 1, 2, 5 × 10^k (or decades over a wide range)
@@ -210,21 +220,21 @@ def _levels(z, levels, log):
 
 
 def contour(
-    ax,
-    xs,
-    ys,
-    Z,
-    levels=20,
+    ax: Axes,
+    xs: Any,
+    ys: Any,
+    Z: Any,
+    levels: Any = 20,
     *,
-    log=False,
-    filled=False,
-    cmap="viridis",
-    colorbar=True,
-    labels=False,
-    cbar_label="loss",
-    xlabel=None,
-    ylabel=None,
-):
+    log: bool = False,
+    filled: bool = False,
+    cmap: str = "viridis",
+    colorbar: bool = True,
+    labels: bool = False,
+    cbar_label: str = "loss",
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+) -> Any:
     """Contour lines (or filled contours) of `Z[i, j]` over `(xs[j], ys[i])`.
 
     Args:
@@ -257,7 +267,7 @@ def contour(
     return cs
 
 
-def surface(ax, xs, ys, Z, *, cmap="viridis", log=False):
+def surface(ax: Axes, xs: Any, ys: Any, Z: Any, *, cmap: str = "viridis", log: bool = False) -> Any:
     """3-D surface of `Z` (needs `new_figure(projection="3d")`); `log` plots `log10 Z`."""
     xs, ys, z = np.asarray(xs), np.asarray(ys), np.asarray(Z, dtype=float)
     gx, gy = np.meshgrid(xs, ys)
@@ -268,7 +278,17 @@ def surface(ax, xs, ys, Z, *, cmap="viridis", log=False):
     return surf
 
 
-def curves(ax, x, ys, *, xlabel=None, ylabel=None, logy=False, title=None, legend_outside=None):
+def curves(
+    ax: Axes,
+    x: Any,
+    ys: dict,
+    *,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    logy: bool = False,
+    title: str | None = None,
+    legend_outside: bool | str | None = None,
+) -> list:
     """One line per `label -> values` in `ys` (a dict) against `x` (or indices if `x` is None).
 
     Lines take the style's cycle (colour, then line style past 8); the legend
@@ -290,8 +310,17 @@ def curves(ax, x, ys, *, xlabel=None, ylabel=None, logy=False, title=None, legen
 
 
 def band(
-    ax, x, runs, *, label=None, color=None, spread="std", alpha=0.25, unit="seeds", **line_kwargs
-):
+    ax: Axes,
+    x: Any,
+    runs: Any,
+    *,
+    label: str | None = None,
+    color: Any = None,
+    spread: str = "std",
+    alpha: float = 0.25,
+    unit: str = "seeds",
+    **line_kwargs: Any,
+) -> tuple:
     """The mean over seeds of `runs` (shape `(seeds, len(x))`) with a shaded band.
 
     `spread="std"` shades mean ± one standard deviation, `"minmax"` the range
@@ -316,7 +345,17 @@ def band(
     return line, fill
 
 
-def bars(ax, labels, values, *, colors=None, ylabel=None, logy=False, annotate=True, fmt="{:.3g}"):
+def bars(
+    ax: Axes,
+    labels: Any,
+    values: Any,
+    *,
+    colors: Any = None,
+    ylabel: str | None = None,
+    logy: bool = False,
+    annotate: bool = True,
+    fmt: str = "{:.3g}",
+) -> Any:
     """One bar per label at the mean of its values, with error bars and the seeds as dots.
 
     `values` is a list (one entry per label) of scalars or 1-D arrays over
@@ -353,7 +392,16 @@ def bars(ax, labels, values, *, colors=None, ylabel=None, logy=False, annotate=T
     return container
 
 
-def trajectory(ax, points, label=None, *, color="C3", marker="o", zorder=3, **kwargs):
+def trajectory(
+    ax: Axes,
+    points: Any,
+    label: str | None = None,
+    *,
+    color: Any = "C3",
+    marker: str = "o",
+    zorder: float = 3,
+    **kwargs: Any,
+) -> Any:
     """A path of `(n, 2)` points (e.g. `landscape.project` output), start (■) and end (★) marked."""
     pts = np.asarray(points)
     if pts.ndim != 2 or pts.shape[1] != 2:
@@ -378,7 +426,15 @@ def trajectory(ax, points, label=None, *, color="C3", marker="o", zorder=3, **kw
     return line
 
 
-def spectral_density(ax, grid, density, *, logy=True, floor=1e-7, label=None):
+def spectral_density(
+    ax: Axes,
+    grid: Any,
+    density: Any,
+    *,
+    logy: bool = True,
+    floor: float = 1e-7,
+    label: str | None = None,
+) -> Any:
     """Hessian spectral density (e.g. `landscape.spectral_density`) against eigenvalue.
 
     With `logy`, values below `floor * max(density)` are clipped to it, so the
@@ -395,7 +451,7 @@ def spectral_density(ax, grid, density, *, logy=True, floor=1e-7, label=None):
     return line
 
 
-def save(fig, path, *, dpi=None):
+def save(fig: Any, path: Any, *, dpi: float | None = None) -> str:
     """Write `fig` as PNG at `path` atomically and return `path`.
 
     The PNG is rendered in memory first and then written with
