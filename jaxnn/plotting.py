@@ -71,7 +71,7 @@ COLORS = (
 )
 _LINESTYLES = ("-", "--", ":", "-.")
 
-STYLE = {
+STYLE: dict[str, Any] = {
     "figure.dpi": 150,
     "savefig.dpi": 150,
     "font.size": 10,
@@ -118,7 +118,8 @@ def new_figure(
     Returns:
       `(fig, axes)`.
     """
-    matplotlib.rcParams.update(STYLE)
+    rc: Any = matplotlib.rcParams  # (typed with literal keys; STYLE's are valid ones)
+    rc.update(STYLE)
     fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     axes = np.empty((nrows, ncols), dtype=object)
@@ -267,7 +268,7 @@ def contour(
     return cs
 
 
-def surface(ax: Axes, xs: Any, ys: Any, Z: Any, *, cmap: str = "viridis", log: bool = False) -> Any:
+def surface(ax: Any, xs: Any, ys: Any, Z: Any, *, cmap: str = "viridis", log: bool = False) -> Any:
     """3-D surface of `Z` (needs `new_figure(projection="3d")`); `log` plots `log10 Z`."""
     xs, ys, z = np.asarray(xs), np.asarray(ys), np.asarray(Z, dtype=float)
     gx, gy = np.meshgrid(xs, ys)
@@ -406,7 +407,7 @@ def trajectory(
     pts = np.asarray(points)
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise ValueError(f"points must have shape (n, 2); got {pts.shape}.")
-    opts = {"markersize": 3, "linewidth": 1.4, "linestyle": "-"} | kwargs
+    opts: dict[str, Any] = {"markersize": 3, "linewidth": 1.4, "linestyle": "-"} | kwargs
     (line,) = ax.plot(
         pts[:, 0], pts[:, 1], color=color, marker=marker, label=label, zorder=zorder, **opts
     )
