@@ -203,7 +203,12 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config: Config, norms: dict, tuned: dict, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2 if tuned else 1, size=(5.2, 4.2))
+    fig, axes = plotting.new_figure(
+        ncols=2 if tuned else 1,
+        size=(5.2, 4.2),
+        title="through sigmoid layers the gradient vanishes toward the input; "
+        "ReLU + He and residual connections keep it",
+    )
     ax1, ax2 = (axes[0], axes[1]) if tuned else (axes, None)
     layer_ids = np.arange(1, config.depth + 1)
     for i, (name, nrm) in enumerate(norms.items()):
@@ -213,8 +218,12 @@ def _plot(config: Config, norms: dict, tuned: dict, folder) -> str:
     ax1.set_yscale("log")
     ax1.set_xlabel("layer (1 = input side)")
     ax1.set_ylabel("||∂L/∂W_l||  (at init)")
-    ax1.set_title(f"{config.depth}-layer nets, width {config.width}, all seeds")
-    plotting.legend(ax1)
+    ax1.set_title(
+        f"{config.depth}-layer nets, width {config.width}: {len(next(iter(norms.values())))} "
+        "seeds (seed 0 marked)"
+    )
+    plotting.log_ticks(ax1.yaxis)
+    plotting.legend(ax1, loc="lower right")
     if ax2 is None:
         return _save(fig, folder)
     plotting.curves(
