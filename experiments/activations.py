@@ -113,7 +113,11 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config: Config, z, values: dict, derivs: dict, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2, size=(5.5, 4.2))
+    fig, axes = plotting.new_figure(
+        ncols=2,
+        size=(5.5, 4.2),
+        title="sigmoid and tanh saturate (derivative < 0.01 at |z| = 6); ReLU does not",
+    )
     ax1, ax2 = axes.flat
     for k in values:
         ax1.plot(z, values[k], label=k)

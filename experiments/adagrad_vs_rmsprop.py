@@ -162,7 +162,11 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config: Config, fn, runs, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=3, size=(5.0, 4.3))
+    fig, axes = plotting.new_figure(
+        ncols=3,
+        size=(5.0, 4.3),
+        title="AdaGrad's effective rate dies out; RMSProp's levels off and keeps making progress",
+    )
     ax1, ax2, ax3 = np.ravel(axes)
     xs = np.linspace(-55, 55, 221)
     z = np.asarray(jax.vmap(jax.vmap(fn))(jnp.stack(jnp.meshgrid(xs, xs), axis=-1)))

@@ -105,7 +105,14 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config: Config, grad: np.ndarray, routed: list[dict], folder) -> str:
-    fig, (ax1, ax2) = plotting.new_figure(ncols=2, size=(9, 3.5))
+    fig, (ax1, ax2) = plotting.new_figure(
+        ncols=2,
+        size=(9, 3.5),
+        title=(
+            "f = (x + y)·z at (−2, 5, −4): ∇f = (−4, −4, 3); a max gate "
+            "routes the gradient to its larger input"
+        ),
+    )
     ax1.bar(["∂f/∂x", "∂f/∂y", "∂f/∂z"], grad, color=["C0", "C0", "C1"])
     ax1.axhline(0, color="k", lw=0.5)
     ax1.set_title(f"f = (x + y)·z at {config.point}: ∇f")

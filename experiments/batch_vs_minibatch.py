@@ -174,7 +174,14 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config, x, y, w_ls, runs, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2, size=(6.0, 5.0))
+    fig, axes = plotting.new_figure(
+        ncols=2,
+        size=(6.0, 5.0),
+        title=(
+            "all batch sizes reach the least-squares solution; the "
+            "smaller the batch, the rougher the path"
+        ),
+    )
     ax1, ax2 = axes.flat
     ws = np.linspace(-1.5, 3.5, 121)
     bs = np.linspace(-2.5, 3.0, 111)

@@ -127,7 +127,11 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config: Config, obj, losses, traj, theory, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=3, size=(5.0, 4.3))
+    fig, axes = plotting.new_figure(
+        ncols=3,
+        size=(5.0, 4.3),
+        title="a constant rate stalls at a noise floor; exponential decay goes ≥ 10× lower",
+    )
     ax1, ax2, ax3 = np.ravel(axes)
     T = config.num_steps
     names = ("constant η", "exponential decay")

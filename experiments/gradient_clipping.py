@@ -155,7 +155,11 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config, obj, f, plain, clip, bad, grid, swept, first_bad, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=3, size=(5.0, 4.3))
+    fig, axes = plotting.new_figure(
+        ncols=3,
+        size=(5.0, 4.3),
+        title="gradient clipping survives the cliff that makes plain gradient descent diverge",
+    )
     ax1, ax2, ax3 = np.ravel(axes)
     xs = np.linspace(-1.5, 2.5, 241)
     ys = np.linspace(-1.5, 1.5, 181)

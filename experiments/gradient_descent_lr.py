@@ -255,7 +255,11 @@ def _plot_1d(config, etas, ws, losses, grid, grid_steps, named, measured, folder
 
 def _plot_2d(config, etas_2d, traj, critical, folder) -> str:
     shown = [f for f in (0.5, 0.9, 1.1) if f in config.fractions_2d]
-    fig, axes = plotting.new_figure(ncols=len(shown), size=(4.6, 4.2))
+    fig, axes = plotting.new_figure(
+        ncols=len(shown),
+        size=(4.6, 4.2),
+        title="2-D quadratic: gradient descent converges for η < 2/L and diverges for η > 2/L",
+    )
     xs = np.linspace(-2, 2, 101)
     ys = np.linspace(-1.5, 1.5, 81)
     a, b = config.curvatures

@@ -368,7 +368,14 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot_depth(config: Config, depth: dict, folder) -> str:
-    fig, (ax1, ax2) = plotting.new_figure(ncols=2, size=(5.5, 4.6))
+    fig, (ax1, ax2) = plotting.new_figure(
+        ncols=2,
+        size=(5.5, 4.6),
+        title=(
+            "He + ReLU and Xavier×5/3 + tanh keep the signal through 20 "
+            "layers; too small/large inits lose it exponentially"
+        ),
+    )
     layer_ids = np.arange(1, config.depth + 1)
     mf = depth["meanfield_xavier_tanh"]
     lo, hi = config.band

@@ -172,7 +172,13 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config, xs, y, line, fits, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2, size=(6.0, 4.5))
+    fig, axes = plotting.new_figure(
+        ncols=2,
+        size=(6.0, 4.5),
+        title=(
+            "two stacked linear layers are one linear layer; a ReLU between them fits ≥ 10× better"
+        ),
+    )
     ax1, ax2 = axes.flat
     ax1.plot(xs, y, "k", lw=2.5, alpha=0.4, label=f"target sin({config.frequency:g}x)")
     ax1.plot(xs, line[:, 0], "C2", ls=":", lw=2.5, label="least-squares line")

@@ -154,7 +154,14 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config, e, value, grad, ps, ce_curve, ce_wrong, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=3, size=(5.0, 4.2))
+    fig, axes = plotting.new_figure(
+        ncols=3,
+        size=(5.0, 4.2),
+        title=(
+            "MSE, MAE and Huber weigh outliers differently; "
+            "cross-entropy punishes a confident wrong answer"
+        ),
+    )
     ax1, ax2, ax3 = axes.flat
     for k in value:
         ax1.plot(e, value[k], label=k)

@@ -196,7 +196,13 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot_shapes(config: Config, shapes, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2, size=(6.0, 4.3))
+    fig, axes = plotting.new_figure(
+        ncols=2,
+        size=(6.0, 4.3),
+        title=(
+            "schedule shapes: cosine reaches η_min at T, warmup + cosine peaks at the warmup step"
+        ),
+    )
     ax1, ax2 = np.ravel(axes)
     t = np.arange(config.num_steps + 1)
     for ax, logy in ((ax1, False), (ax2, True)):
@@ -213,7 +219,14 @@ def _plot_shapes(config: Config, shapes, folder) -> str:
 
 
 def _plot_mnist1d(config: Config, tuned, train_loss, history, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2, size=(6.0, 4.3))
+    fig, axes = plotting.new_figure(
+        ncols=2,
+        size=(6.0, 4.3),
+        title=(
+            "at the tuned peak rate, warmup + cosine ends with a "
+            "lower training loss than a constant rate"
+        ),
+    )
     ax1, ax2 = np.ravel(axes)
     grid = tuned.grid
     for j, name in enumerate(("warmup + cosine", "constant")):

@@ -155,7 +155,11 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot_equivalence(problems, equiv, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2, size=(6.0, 4.6))
+    fig, axes = plotting.new_figure(
+        ncols=2,
+        size=(6.0, 4.6),
+        title="the look-ahead form of Nesterov and jaxnn.optim.nesterov trace the same trajectory",
+    )
     ax1, ax2 = np.ravel(axes)
     obj, _ = problems["rosenbrock"]
     e = equiv["rosenbrock"]
@@ -195,7 +199,11 @@ def _plot_equivalence(problems, equiv, folder) -> str:
 
 
 def _plot_quadratic(config: Config, tuned, steps, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2, size=(6.0, 4.6))
+    fig, axes = plotting.new_figure(
+        ncols=2,
+        size=(6.0, 4.6),
+        title="on a quadratic, Nesterov needs no more steps than heavy-ball momentum",
+    )
     ax1, ax2 = np.ravel(axes)
     for n, r in tuned.items():
         finite = np.isfinite(r.scores)

@@ -326,7 +326,13 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot_accuracy(config, acc, folder) -> str:
-    fig, ax = plotting.new_figure(size=(7.0, 5.0))
+    fig, ax = plotting.new_figure(
+        size=(7.0, 5.0),
+        title=(
+            "the centered-difference error is V-shaped in h: "
+            "truncation (slope +2) vs round-off (slope −1)"
+        ),
+    )
     for name, c in (("float64", "C0"), ("float32", "C3")):
         a = acc[name]
         ax.loglog(a["h"], a["rel_error"], "o-", ms=3, color=c, label=f"tanh MLP, {name}")
@@ -358,7 +364,14 @@ def _plot_accuracy(config, acc, folder) -> str:
 
 
 def _plot_cost(cost, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2, size=(6.0, 4.5))
+    fig, axes = plotting.new_figure(
+        ncols=2,
+        size=(6.0, 4.5),
+        title=(
+            "a numerical gradient costs ~2P forward passes; one "
+            "backward pass costs a few, whatever P"
+        ),
+    )
     ax1, ax2 = axes.flat
     rows = cost["rows"]
     p = [r["params"] for r in rows]

@@ -142,7 +142,13 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config, obj, gd_loss, gd_traj, nz_loss, nz_traj, lingers, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2, size=(6.0, 4.6))
+    fig, axes = plotting.new_figure(
+        ncols=2,
+        size=(6.0, 4.6),
+        title=(
+            "gradient descent stalls at a saddle from its stable manifold; annealed noise escapes"
+        ),
+    )
     ax1, ax2 = np.ravel(axes)
     xs = np.linspace(-1.3, 1.3, 161)
     ys = np.linspace(-2.0, 2.0, 201)

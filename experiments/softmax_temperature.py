@@ -117,7 +117,11 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config: Config, temps, entropy, shown: dict, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2, size=(5.5, 4.2))
+    fig, axes = plotting.new_figure(
+        ncols=2,
+        size=(5.5, 4.2),
+        title="softmax with temperature: from argmax (T → 0) to uniform (T → ∞)",
+    )
     ax1, ax2 = axes.flat
     k = len(config.logits)
     width = 0.8 / len(shown)

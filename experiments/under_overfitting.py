@@ -260,7 +260,14 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config: Config, sets, fit, lams, best_degree, pick, mean_val, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=3, size=(4.6, 4.0))
+    fig, axes = plotting.new_figure(
+        ncols=3,
+        size=(4.6, 4.0),
+        title=(
+            "training error falls with the degree; validation error is "
+            "U-shaped; an L2 penalty rescues degree 15"
+        ),
+    )
     ax1, ax2, ax3 = axes
     (xtr, ytr), (xv, yv) = sets["train"], sets["val"]
     grid = np.linspace(-1, 1, 400)
