@@ -175,7 +175,7 @@ def _plot_equivalence(problems, equiv, folder) -> str:
     ax1.set_xlabel("x")
     ax1.set_ylabel("y")
     ax1.set_title("Rosenbrock: the two forms, one path shifted by ηβw_t")
-    plotting.legend(ax1)
+    plotting.legend(ax1, loc="upper right")
     for i, (k, e) in enumerate(equiv.items()):
         t = np.arange(len(e["diff"]))
         ax2.semilogy(
@@ -192,7 +192,7 @@ def _plot_equivalence(problems, equiv, folder) -> str:
     ax2.set_xlabel("step t")
     ax2.set_ylabel("max-abs difference (float64)")
     ax2.set_title("after the change of variables: round-off only")
-    plotting.legend(ax2, loc="center right")
+    plotting.legend(ax2, outside="below", ncol=2)
     name = "equivalence.png"
     plotting.save(fig, folder / name)
     return name
