@@ -218,7 +218,7 @@ def _plot(config, obj, f, plain, clip, bad, grid, swept, first_bad, folder) -> s
     ax3.set_xlabel("learning rate η")
     ax3.set_ylabel(f"loss after {config.num_steps} steps")
     ax3.set_title("η sweep: divergence is a lottery without clipping")
-    plotting.legend(ax3)
+    plotting.legend(ax3, outside="below", ncol=2)
     name = "gradient_clipping.png"
     plotting.save(fig, folder / name)
     return name

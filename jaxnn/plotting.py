@@ -12,8 +12,9 @@ what it drew, so they compose:
 
 One house style (`STYLE`, applied to matplotlib's rcParams by `new_figure`,
 undo with `matplotlib.rcdefaults()`): 150 dpi, 10–12 pt fonts, light grid, and
-a colour-blind-safe cycle (Okabe & Ito's eight colours, black last but one)
-that changes line style after every 8 series, so 9–32 series stay apart.
+a colour-blind-safe cycle (Okabe & Ito's eight colours, black last but one);
+`curves` (and `series_style(i)`) change the line style after every 8 series,
+so 9–32 series stay apart.
 `legend` puts a legend outside the data when there are many entries;
 `colorbar` labels the bar and, on a log scale, ticks it at 1, 2, 5 × 10^k;
 `band` draws a mean with a seed band, `bars` means with error bars.
@@ -51,6 +52,7 @@ __all__ = [
     "log_ticks",
     "new_figure",
     "save",
+    "series_style",
     "shades",
     "spectral_density",
     "surface",
@@ -90,7 +92,7 @@ STYLE: dict[str, Any] = {
     "axes.spines.right": False,
     "legend.framealpha": 0.85,
     "image.cmap": "viridis",
-    "axes.prop_cycle": cycler(linestyle=_LINESTYLES) * cycler(color=COLORS),
+    "axes.prop_cycle": cycler(color=COLORS),
 }
 
 
@@ -178,6 +180,15 @@ def log_ticks(axis: Any) -> None:
     axis.set_major_locator(_log_locator(lo, hi))
     axis.set_major_formatter(matplotlib.ticker.FuncFormatter(_plain))
     axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def series_style(i: int) -> dict[str, Any]:
+    """Colour and line style of series `i`: the 8 colours, then again dashed, dotted, dash-dot.
+
+    The rcParams cycle holds only the colours (so a line drawn with an explicit
+    colour stays solid); use this where more than 8 series share an axes.
+    """
+    return {"color": COLORS[i % len(COLORS)], "linestyle": _LINESTYLES[(i // len(COLORS)) % 4]}
 
 
 def shades(n: int, cmap: str = "viridis", *, start: float = 0.0, stop: float = 1.0) -> list:
@@ -296,10 +307,10 @@ def curves(
     goes outside the axes past 4 entries (see `legend`). Returns the lines.
     """
     lines = []
-    for label, values in ys.items():
+    for i, (label, values) in enumerate(ys.items()):
         values = np.asarray(values)
         xv = np.arange(values.shape[0]) if x is None else np.asarray(x)
-        lines += ax.plot(xv, values, label=str(label))
+        lines += ax.plot(xv, values, label=str(label), **series_style(i))
     if logy:
         ax.set_yscale("log")
     for setter, text in ((ax.set_xlabel, xlabel), (ax.set_ylabel, ylabel), (ax.set_title, title)):
