@@ -158,15 +158,15 @@ def _plot(config: Config, obj, losses, traj, theory, folder) -> str:
     plotting.legend(ax2)
     k = max(1, T // 100)
     smooth = lambda c: np.convolve(c, np.ones(k) / k, mode="valid")
-    plotting.curves(
-        ax3,
-        np.arange(k - 1, T + 1),
-        {name: smooth(losses[j].mean(axis=0)) for j, name in enumerate(names)},
-        xlabel="step",
-        ylabel=f"f(x_t), mean over seeds ({k}-step mean)",
-        logy=True,
-        title=f"η = {config.lr:g} constant vs decayed to η·{config.final_fraction:g}",
-    )
+    steps = np.arange(k - 1, T + 1)
+    for j, name in enumerate(names):
+        per_seed = np.stack([smooth(c) for c in losses[j]])  # (seeds, steps)
+        plotting.band(ax3, steps, per_seed, label=name, color=f"C{j}", spread="minmax")
+    ax3.set_yscale("log")
+    plotting.log_ticks(ax3.yaxis)
+    ax3.set_xlabel("step")
+    ax3.set_ylabel(f"f(x_t) ({k}-step mean; band: range over seeds)")
+    ax3.set_title(f"η = {config.lr:g} constant vs decayed to η·{config.final_fraction:g}")
     ax3.axhline(theory, color="gray", ls=":", label="floor η σ²/(2(2 − ηh))")
     plotting.legend(ax3)
     name = "exponential_decay.png"
