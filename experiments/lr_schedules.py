@@ -246,21 +246,26 @@ def _plot_mnist1d(config: Config, tuned, train_loss, history, folder) -> str:
     ax1.set_ylabel(f"training loss after {config.num_steps} steps")
     ax1.set_title("MNIST-1D: final loss vs peak rate")
     plotting.legend(ax1)
+    plotting.log_ticks(ax1.yaxis)
     i, k = tuned.index, max(1, config.num_steps // 30)
     smooth = lambda c: np.convolve(c, np.ones(k) / k, mode="valid")
-    curves = {
-        f"{name} (η = {tuned.pick:.3g})": smooth(history[i, j].mean(axis=0))
-        for j, name in enumerate(("warmup + cosine", "constant"))
-    }
-    plotting.curves(
-        ax2,
-        np.arange(k, config.num_steps + 1),
-        curves,
-        xlabel="step",
-        ylabel=f"minibatch loss ({k}-step mean)",
-        logy=True,
-        title="at the tuned peak: annealing settles lower",
-    )
+    steps = np.arange(k, config.num_steps + 1)
+    for j, name in enumerate(("warmup + cosine", "constant")):
+        per_seed = np.stack([smooth(c) for c in history[i, j]])  # (seeds, steps)
+        plotting.band(
+            ax2,
+            steps,
+            per_seed,
+            label=f"{name} (η = {tuned.pick:.3g})",
+            color=f"C{j}",
+            spread="minmax",
+        )
+    ax2.set_yscale("log")
+    plotting.log_ticks(ax2.yaxis)
+    ax2.set_xlabel("step")
+    ax2.set_ylabel(f"minibatch loss ({k}-step mean; band: range over seeds)")
+    ax2.set_title("at the tuned peak: annealing settles lower")
+    plotting.legend(ax2)
     name = "mnist1d.png"
     plotting.save(fig, folder / name)
     return name
