@@ -282,7 +282,7 @@ def _plot(config: Config, table: dict, tuning: dict, folder) -> str:
     fig, axes = plotting.new_figure(ncols=3, size=(4.8, 4.2))
     ax1, ax2, ax3 = axes
     x = np.arange(len(RUNS))
-    labels = [f"{n}\n{_fmt(table[n]['hyperparameter'])}" for n in RUNS]
+    labels = [f"{n.replace(' ', chr(10))}\n{_fmt(table[n]['hyperparameter'])}" for n in RUNS]
     for ax, kind, title in ((ax1, "acc", "accuracy"), (ax2, "loss", "cross-entropy")):
         train_v = [table[n][f"train_{kind}"] for n in RUNS]
         test_v = [table[n][f"test_{kind}"] for n in RUNS]
