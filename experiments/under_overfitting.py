@@ -313,7 +313,7 @@ def _plot(config: Config, sets, fit, lams, best_degree, pick, mean_val, folder) 
     ax3.set_yscale("log")
     ax3.set_xlabel("λ (L2 penalty on Legendre coefficients)")
     ax3.set_title(f"degree {config.max_degree} with an L2 penalty")
-    plotting.legend(ax3)
+    plotting.legend(ax3, outside="below", ncol=2)
     name = "under_overfitting.png"
     plotting.save(fig, folder / name)
     return name
