@@ -176,6 +176,7 @@ def _log_locator(lo, hi):
 
 def log_ticks(axis: Any) -> None:
     """Log-axis ticks at 1, 2, 5 × 10^k (decades over a wide range) with plain labels."""
+    axis.axes.autoscale_view()  # limits from the data drawn so far
     lo, hi = sorted(axis.get_view_interval())
     axis.set_major_locator(_log_locator(lo, hi))
     axis.set_major_formatter(matplotlib.ticker.FuncFormatter(_plain))
@@ -313,6 +314,7 @@ def curves(
         lines += ax.plot(xv, values, label=str(label), **series_style(i))
     if logy:
         ax.set_yscale("log")
+        log_ticks(ax.yaxis)
     for setter, text in ((ax.set_xlabel, xlabel), (ax.set_ylabel, ylabel), (ax.set_title, title)):
         if text:
             setter(text)
