@@ -169,7 +169,10 @@ def _plain(value, _pos=None) -> str:
 
 def _log_locator(lo, hi):
     decades = np.log10(hi / lo) if lo > 0 and hi > lo else 10.0
-    subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)
+    if decades <= 1.0:  # under a decade 1, 2, 5 leave one or two ticks: use 1 … 9
+        subs: tuple[float, ...] = tuple(float(k) for k in range(1, 10))
+    else:
+        subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)
     numticks = 20 if decades <= 6 else 8  # past 6 decades, every other decade or so
     return matplotlib.ticker.LogLocator(base=10, subs=subs, numticks=numticks)
 
