@@ -274,6 +274,8 @@ def contour(
     cs = draw(xs, ys, z, levels=levels, cmap=cmap, norm=norm)
     if labels and not filled:
         ax.clabel(cs, inline=True, fontsize=7, fmt="%.3g")
+    if filled:
+        ax.grid(False)  # grid lines over a colour map read as contours
     if colorbar:
         _add_colorbar(ax, cs, cbar_label, log)
     if xlabel:
@@ -395,11 +397,12 @@ def bars(
     if ylabel:
         ax.set_ylabel(ylabel)
     if annotate:
-        for xi, m, e in zip(x, means, errs, strict=True):
+        tops = [max(m + e, float(v.max())) for m, e, v in zip(means, errs, vals, strict=True)]
+        for xi, m, e, top in zip(x, means, errs, tops, strict=True):
             text = fmt.format(m) + (f" ± {fmt.format(e)}" if e > 0 else "")
             ax.annotate(
                 text,
-                (xi, m + e),
+                (xi, top),
                 xytext=(0, 3),
                 textcoords="offset points",
                 ha="center",
@@ -463,6 +466,7 @@ def spectral_density(
     (line,) = ax.plot(grid, density, label=label)
     if logy:
         ax.set_yscale("log")
+        log_ticks(ax.yaxis)
     ax.set_xlabel("eigenvalue")
     ax.set_ylabel("density")
     return line
