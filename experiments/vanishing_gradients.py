@@ -206,7 +206,7 @@ def _plot(config: Config, norms: dict, tuned: dict, folder) -> str:
     fig, axes = plotting.new_figure(
         ncols=2 if tuned else 1,
         size=(5.2, 4.2),
-        title="through sigmoid layers the gradient vanishes toward the input; "
+        title="through sigmoid layers the gradient vanishes toward the input;\n"
         "ReLU + He and residual connections keep it",
     )
     ax1, ax2 = (axes[0], axes[1]) if tuned else (axes, None)

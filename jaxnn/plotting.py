@@ -27,6 +27,7 @@ spaced geometrically between the smallest positive and the largest value of
 
 import io
 import os
+import textwrap
 from typing import Any
 
 import matplotlib
@@ -115,7 +116,8 @@ def new_figure(
       size: per panel in inches.
       projection: `"3d"` gives 3-D axes for `surface`.
       dpi: rendering resolution (150 by default; `save` uses it).
-      title: optional figure title (e.g. the claim the figure illustrates).
+      title: optional figure title (e.g. the claim the figure illustrates),
+        wrapped to the figure's width.
 
     Returns:
       `(fig, axes)`.
@@ -127,8 +129,9 @@ def new_figure(
     axes = np.empty((nrows, ncols), dtype=object)
     for i in range(nrows * ncols):
         axes.flat[i] = fig.add_subplot(nrows, ncols, i + 1, projection=projection)
-    if title:
-        fig.suptitle(title)
+    if title:  # wrapped to the figure's width (~9 characters per inch at 12 pt)
+        width = max(30, int(9 * size[0] * ncols))
+        fig.suptitle("\n".join(textwrap.fill(line, width) for line in title.split("\n")))
     if axes.size == 1:
         return fig, axes[0, 0]
     return fig, (axes.ravel() if 1 in (nrows, ncols) else axes)
