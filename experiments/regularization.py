@@ -293,7 +293,9 @@ def _plot(config: Config, table: dict, tuning: dict, folder) -> str:
             ax.text(xi, max(a, b), f"gap\n{gap:.2f}", ha="center", va="bottom", fontsize=7)
         ax.set_xticks(x, labels, fontsize=8)
         ax.set_title(f"train vs test {title} ({config.num_train} training signals)")
-        plotting.legend(ax, outside="below", ncol=2, bbox_to_anchor=(0.5, -0.3))  # under 3-line ticks
+        plotting.legend(
+            ax, outside="below", ncol=2, bbox_to_anchor=(0.5, -0.3)
+        )  # under 3-line ticks
         ax.margins(y=0.2)
     ax1.set_ylabel("accuracy")
     ax2.set_ylabel("cross-entropy")
