@@ -25,7 +25,10 @@ up would help on this fixed slope; the point here is what each method does
 with the same base rate when progress must be sustained.)
 
 The effective rate is measured, not read from the optimizer state: per
-coordinate, |θ_{t+1} − θ_t| / |∇f(θ_t)|, in float64. The full variant adds
+coordinate, |θ_{t+1} − θ_t| / |∇f(θ_t)|, in float64. "Falls at every step" is
+decided at a relative resolution of 1e-9 per step (the rate falls by
+≈ g²/(2G_t) ≥ 1/(2t) ≈ 8e-4 per step at t = 600; float64 round-off of the
+measured ratio is ~1e-15). The full variant adds
 starting points around the first, each held to the same checks.
 """
 
@@ -109,13 +112,14 @@ def run(config: Config, out_dir) -> dict:
         T, half = config.num_steps, config.num_steps // 2
         ada, rms = runs["AdaGrad"], runs["RMSProp"]
         ada_ratio = ada["eff"][:, T - 1] / ada["eff"][:, 0]  # (S, d)
-        ada_monotone = bool(np.all(np.diff(ada["eff"], axis=1) < 0))
+        ada_fall = -np.diff(ada["eff"], axis=1) / ada["eff"][:, :-1]  # relative fall per step
+        ada_monotone = bool(np.all(ada_fall > 1e-9))
         checks.add(
-            "AdaGrad effective rate, step 600 / step 1",
-            float(ada_ratio.max()),
+            "AdaGrad effective rate, step 600 / step 1; smallest relative fall per step",
+            {"ratio": float(ada_ratio.max()), "min_fall": float(ada_fall.min())},
             ada_monotone and ada_ratio.max() < config.max_adagrad_ratio,
-            f"largest over coordinates and starts; falls at every step: {ada_monotone}; "
-            f"1/√{T} = {1 / np.sqrt(T):.4f}",
+            f"ratio < {config.max_adagrad_ratio:g} (largest over coordinates and starts; "
+            f"1/√{T} = {1 / np.sqrt(T):.4f}); falls by > 1e-9 (relative) at every step",
         )
         rms_ratio = rms["eff"][:, T - 1] / rms["eff"][:, half - 1]
         rms_dev = float(np.max(np.abs(rms_ratio - 1.0)))
@@ -159,7 +163,11 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config: Config, fn, runs, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=3, size=(5.0, 4.3))
+    fig, axes = plotting.new_figure(
+        ncols=3,
+        size=(5.0, 4.3),
+        title="AdaGrad's effective rate dies out; RMSProp's levels off and keeps making progress",
+    )
     ax1, ax2, ax3 = np.ravel(axes)
     xs = np.linspace(-55, 55, 221)
     z = np.asarray(jax.vmap(jax.vmap(fn))(jnp.stack(jnp.meshgrid(xs, xs), axis=-1)))
@@ -189,7 +197,7 @@ def _plot(config: Config, fn, runs, folder) -> str:
     ax2.set_xlabel("step t")
     ax2.set_ylabel("effective rate / its first value")
     ax2.set_title("AdaGrad's η/√G falls as 1/√t; RMSProp's levels off")
-    ax2.legend(fontsize=8)
+    plotting.legend(ax2)
     plotting.curves(
         ax3,
         np.arange(config.num_steps + 1),

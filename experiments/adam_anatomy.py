@@ -275,7 +275,11 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config, step_ratio, predicted, adam0, rms, norms, w_ols, w_ridge, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=3, size=(5.0, 4.3))
+    fig, axes = plotting.new_figure(
+        ncols=3,
+        size=(5.0, 4.3),
+        title="Adam = momentum + RMSProp + bias correction; AdamW's decay is not Adam + L2",
+    )
     ax1, ax2, ax3 = np.ravel(axes)
     t = np.arange(1, config.bias_steps + 1)
     for i, (name, r) in enumerate(step_ratio.items()):
@@ -289,18 +293,18 @@ def _plot(config, step_ratio, predicted, adam0, rms, norms, w_ols, w_ridge, fold
     ax1.set_xlabel("step t")
     ax1.set_ylabel("mean |Δθ_t| / η")
     ax1.set_title(f"bias correction, β = ({b1:g}, {b2:g})")
-    ax1.legend(fontsize=7)
+    plotting.legend(ax1)
     steps = np.arange(adam0.shape[0])
     ax2.semilogy(
         steps,
         np.maximum(np.max(np.abs(adam0 - rms), axis=1), 1e-18),
         label="max |θ_Adam(b1=0) − θ_RMSProp| (0 drawn at 1e-18)",
     )
-    ax2.axhline(config.match_tol, color="gray", ls=":", label=f"{config.match_tol:g}")
+    ax2.axhline(config.match_tol, color="gray", ls=":", label=f"tolerance {config.match_tol:g}")
     ax2.set_xlabel("step")
     ax2.set_ylabel("difference (float64)")
     ax2.set_title("Adam(b1 = 0) = bias-corrected RMSProp")
-    ax2.legend(fontsize=8)
+    plotting.legend(ax2, loc="center right")
     plotting.curves(
         ax3,
         None,
@@ -311,7 +315,7 @@ def _plot(config, step_ratio, predicted, adam0, rms, norms, w_ols, w_ridge, fold
     )
     ax3.axhline(np.linalg.norm(w_ols), color="gray", ls="--", lw=0.8, label="least squares")
     ax3.axhline(np.linalg.norm(w_ridge), color="gray", ls=":", lw=0.8, label="ridge (closed form)")
-    ax3.legend(fontsize=8)
+    plotting.legend(ax3, loc="lower right")
     name = "adam_anatomy.png"
     plotting.save(fig, folder / name)
     return name

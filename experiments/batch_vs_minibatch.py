@@ -175,7 +175,14 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config, x, y, w_ls, runs, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2, size=(6.0, 5.0))
+    fig, axes = plotting.new_figure(
+        ncols=2,
+        size=(6.0, 5.0),
+        title=(
+            "all batch sizes reach the least-squares solution; the "
+            "smaller the batch, the rougher the path"
+        ),
+    )
     ax1, ax2 = axes.flat
     ws = np.linspace(-1.5, 3.5, 121)
     bs = np.linspace(-2.5, 3.0, 111)
@@ -192,15 +199,16 @@ def _plot(config, x, y, w_ls, runs, folder) -> str:
             cmap="Greys",
             colorbar=False,
         )
-        ax.plot(*w_ls, "k*", ms=14, label="least squares")
+        ax.plot(*w_ls, "k*", ms=16, mec="white", zorder=6, ls="none", label="least squares")
         ax.set_xlabel("w")
         ax.set_ylabel("b")
-    colors = {config.batch_sizes[0]: "C0", config.batch_sizes[1]: "C2", config.batch_sizes[2]: "C3"}
+    colors = {config.batch_sizes[0]: "C0", config.batch_sizes[1]: "C2", config.batch_sizes[2]: "C1"}
     for bsz, rs in runs.items():
         r = rs[0]
         label = f"{_label(config, bsz)} (roughness {r['tortuosity']:.2f})"
         plotting.trajectory(ax1, r["path"], label=label, color=colors[bsz], marker="")
-        plotting.trajectory(ax2, r["path"], label=label, color=colors[bsz], marker="")
+        thin = {"linewidth": 0.9, "alpha": 0.7} if bsz == config.batch_sizes[2] else {}
+        plotting.trajectory(ax2, r["path"], label=label, color=colors[bsz], marker="", **thin)
     ax1.set_title(f"{config.num_steps} steps from {config.start}")
     half = 0.25
     ax2.set_xlim(w_ls[0] - half, w_ls[0] + half)
@@ -214,7 +222,7 @@ def _plot(config, x, y, w_ls, runs, folder) -> str:
         label=f"radius {config.radius:g}",
     )
     ax2.set_title("zoom on the least-squares solution")
-    ax2.legend(fontsize=8)
+    plotting.legend(ax2)
     name = "trajectories.png"
     plotting.save(fig, folder / name)
     return name

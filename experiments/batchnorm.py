@@ -42,7 +42,8 @@ import dataclasses
 import jax
 import numpy as np
 
-from experiments._common import Checks, Timer, experiment_dir, finish, log_grid, mnist1d_splits
+from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
+from experiments._runs import lr_run, mnist1d
 from experiments._tuning import sweep
 from jaxnn import diagnostics, layers, losses, optim, plotting, train
 
@@ -99,17 +100,18 @@ def _sweep(config: Config, model, splits, grid) -> dict:
         logits, _ = model.apply(params, model_state, x, train=mode)
         return losses.accuracy(logits, y)
 
+    run = lr_run(
+        loss_fn,
+        optim.sgd,
+        splits["train"],
+        key=jax.random.key(config.seed + 1),
+        num_steps=config.num_steps,
+        batch_size=config.batch_size,
+        model_state=state,
+    )
+
     def one(lr):
-        final, hist = train.train_scan(
-            loss_fn,
-            optim.sgd(lr),
-            params,
-            splits["train"],
-            key=jax.random.key(config.seed + 1),
-            num_steps=config.num_steps,
-            batch_size=config.batch_size,
-            model_state=state,
-        )
+        final, hist = run(lr, params)
         p, s = final.params, final.model_state
         return {
             "loss": hist["loss"],
@@ -134,7 +136,7 @@ def _sweep(config: Config, model, splits, grid) -> dict:
 def run(config: Config, out_dir) -> dict:
     checks = Checks()
     with Timer() as timer:
-        splits = mnist1d_splits(config.num_train, config.num_val)
+        splits = mnist1d(config.num_train, config.num_val)
         grid = log_grid(config.lr_low, config.lr_high, config.lr_num)
         runs = {
             name: _sweep(config, _net(config, bn), splits, grid)
@@ -196,7 +198,14 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config: Config, grid, runs, where, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=3, size=(4.6, 4.0))
+    fig, axes = plotting.new_figure(
+        ncols=3,
+        size=(4.6, 4.0),
+        title=(
+            "with BatchNorm the deep MLP trains at rates where the "
+            "plain net diverges, and gets further"
+        ),
+    )
     ax1, ax2, ax3 = axes
     chance = np.log(10.0)
     top = 1.2 * chance
@@ -209,7 +218,7 @@ def _plot(config: Config, grid, runs, where, folder) -> str:
     ax1.set_xlabel("learning rate (SGD)")
     ax1.set_ylabel("final train loss (× at top: diverged, NaN)")
     ax1.set_title(f"{config.depth} hidden layers, {config.num_steps} steps")
-    ax1.legend(fontsize=8)
+    plotting.legend(ax1)
     high = int(where[-1]) if where.size else runs["BatchNorm"]["pick"]
     pp = runs["plain"]["pick"]
     shown = (
@@ -228,7 +237,7 @@ def _plot(config: Config, grid, runs, where, folder) -> str:
     ax2.set_xlabel("step")
     ax2.set_ylabel("minibatch loss (clipped at 3 ln 10)")
     ax2.set_title("training curves")
-    ax2.legend(fontsize=8)
+    plotting.legend(ax2)
     for i, (name, r) in enumerate(runs.items()):
         ax3.plot(grid, r["test_acc"], "o-", color=f"C{i}", label=f"{name} (eval mode)")
         ax3.plot(grid[r["pick"]], r["test_acc"][r["pick"]], "*", color=f"C{i}", ms=14)
@@ -244,7 +253,7 @@ def _plot(config: Config, grid, runs, where, folder) -> str:
     ax3.set_xlabel("learning rate (SGD)")
     ax3.set_ylabel("test accuracy (★ = validation pick)")
     ax3.set_title("test accuracy after the same steps")
-    ax3.legend(fontsize=8)
+    plotting.legend(ax3)
     name = "batchnorm.png"
     plotting.save(fig, folder / name)
     return name

@@ -156,7 +156,11 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config, obj, f, plain, clip, bad, grid, swept, first_bad, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=3, size=(5.0, 4.3))
+    fig, axes = plotting.new_figure(
+        ncols=3,
+        size=(5.0, 4.3),
+        title="gradient clipping survives the cliff that makes plain gradient descent diverge",
+    )
     ax1, ax2, ax3 = np.ravel(axes)
     xs = np.linspace(-1.5, 2.5, 241)
     ys = np.linspace(-1.5, 1.5, 181)
@@ -189,7 +193,7 @@ def _plot(config, obj, f, plain, clip, bad, grid, swept, first_bad, folder) -> s
     ax2.set_xlabel("step (symlog)")
     ax2.set_ylabel("loss")
     ax2.set_title("plain overflows, clipped converges")
-    ax2.legend(fontsize=8)
+    plotting.legend(ax2)
     for j, (name, curves) in enumerate(swept.items()):
         final = curves[:, -1]
         ok = np.array([s < 0 for s in first_bad[name]])
@@ -215,7 +219,7 @@ def _plot(config, obj, f, plain, clip, bad, grid, swept, first_bad, folder) -> s
     ax3.set_xlabel("learning rate η")
     ax3.set_ylabel(f"loss after {config.num_steps} steps")
     ax3.set_title("η sweep: divergence is a lottery without clipping")
-    ax3.legend(fontsize=8)
+    plotting.legend(ax3, outside="below", ncol=2)
     name = "gradient_clipping.png"
     plotting.save(fig, folder / name)
     return name

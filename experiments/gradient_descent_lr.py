@@ -205,7 +205,12 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot_1d(config, etas, ws, losses, grid, grid_steps, named, measured, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=3, size=(5.2, 4.3))
+    fig, axes = plotting.new_figure(
+        ncols=3,
+        size=(5.2, 4.6),
+        title="gradient descent on L(w) = w²: converges for η < 1, oscillates at η = 1, "
+        "diverges for η > 1",
+    )
     ax1, ax2, ax3 = axes.flat
     shown = [e for e in (0.1, 0.5, 0.9, 1.0, 1.1) if e in set(etas.tolist())]
     t = np.arange(ws.shape[1])
@@ -216,15 +221,23 @@ def _plot_1d(config, etas, ws, losses, grid, grid_steps, named, measured, folder
     ax1.set_xlabel("step t")
     ax1.set_ylabel("w_t")
     ax1.set_title("L(w) = w²: w_t = (1 − 2η)^t")
-    ax1.legend(fontsize=8)
+    plotting.legend(ax1, outside="below")
+    below = etas[etas < 1]
+    shades = plotting.shades(len(below), stop=0.85)
     for i, e in enumerate(etas):
-        ax2.semilogy(t, np.maximum(losses[i], 1e-30), label=f"η = {e:g}")
-    ax2.axhline(config.tol, color="gray", ls=":")
+        if e < 1:
+            style = {"color": shades[int(np.searchsorted(below, e))], "ls": "-"}
+        elif e == 1:
+            style = {"color": "black", "ls": "--", "lw": 2}
+        else:
+            style = {"color": "#D55E00", "ls": "-." if e > 1.05 else ":", "lw": 2}
+        ax2.semilogy(t, np.maximum(losses[i], 1e-30), label=f"η = {e:g}", **style)
+    ax2.axhline(config.tol, color="gray", ls=":", lw=1)
     ax2.set_ylim(1e-30, 1e10)
     ax2.set_xlabel("step t")
-    ax2.set_ylabel("L(w_t)")
-    ax2.set_title("loss: converge (η < 1), flat (η = 1), diverge (η > 1)")
-    ax2.legend(fontsize=7, ncol=2)
+    ax2.set_ylabel("L(w_t) (log scale; 0 drawn at 1e-30)")
+    ax2.set_title("converge (η < 1), flat (η = 1), diverge (η > 1)")
+    plotting.legend(ax2, outside="right", title="learning rate")
     finite = np.isfinite(grid_steps)
     ax3.loglog(grid[finite], grid_steps[finite], ".-", label="steps to L ≤ tol")
     for k, e in named.items():
@@ -235,7 +248,7 @@ def _plot_1d(config, etas, ws, losses, grid, grid_steps, named, measured, folder
     ax3.set_xlabel("learning rate η")
     ax3.set_ylabel(f"steps to L ≤ {config.tol:g}")
     ax3.set_title("too small is slow, near 1 is slow, > 1 never")
-    ax3.legend(fontsize=7)
+    plotting.legend(ax3, outside="below", ncol=1)
     name = "lr_1d.png"
     plotting.save(fig, folder / name)
     return name
@@ -243,7 +256,11 @@ def _plot_1d(config, etas, ws, losses, grid, grid_steps, named, measured, folder
 
 def _plot_2d(config, etas_2d, traj, critical, folder) -> str:
     shown = [f for f in (0.5, 0.9, 1.1) if f in config.fractions_2d]
-    fig, axes = plotting.new_figure(ncols=len(shown), size=(4.6, 4.2))
+    fig, axes = plotting.new_figure(
+        ncols=len(shown),
+        size=(4.6, 4.2),
+        title="2-D quadratic: gradient descent converges for η < 2/L and diverges for η > 2/L",
+    )
     xs = np.linspace(-2, 2, 101)
     ys = np.linspace(-1.5, 1.5, 81)
     a, b = config.curvatures

@@ -17,9 +17,21 @@ Expected result.
   other (here they even stay exactly zero — with ReLU′(0) = 0 nothing but the
   output bias ever moves — and the net stays at chance accuracy). A constant
   non-zero init shows that it is the symmetry, not the zero, that is fatal:
-  the weights do move, but every unit stays an exact (bit-for-bit) copy of
-  the others, so the net is a width-1 net (~28 % train accuracy). He init
-  breaks the symmetry and learns (77 % in full, 95 % on quick's 1000 signals).
+  the weights do move, but every unit stays a copy of the others, so the net
+  is a width-1 net (~28 % train accuracy). He init breaks the symmetry and
+  learns (77 % in full, 95 % on quick's 1000 signals).
+
+  "A copy" is decided at float32 resolution, not bit for bit: in exact
+  arithmetic the units' gradients are identical, but XLA:CPU sums the batch
+  and the hidden units in an order that depends on the instruction set it
+  compiles for, so the last bits differ between units and Adam's
+  normalisation carries that round-off (float32 ε ≈ 1.2e-7 per operation)
+  through the steps: after training the constant-init units differ by ~1e-5
+  (9.97e-06 on an AMD EPYC with AVX2, 5.95e-06 under
+  `XLA_FLAGS=--xla_cpu_max_isa=AVX`, 0 on some Intel Xeons), while He-init
+  units differ by ~1. The check is therefore that the symmetric spread is
+  below `symmetric_rtol` = 1e-3 of the He-init spread — a gap of five orders
+  of magnitude that no reduction order can close.
 * **Depth.** Through 20 Dense layers of width 256 (MNIST-1D signals in), the
   standard deviation of the activations, relative to the first layer's, stays
   within [0.5, 2] at every layer, for every seed, for He + ReLU (layer 20:
@@ -50,12 +62,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
-from jaxnn import data, initializers, layers, losses, optim, plotting, train
+from experiments._runs import lr_run, mnist1d
+from jaxnn import initializers, layers, losses, optim, plotting, train
 
 ORDER = 190  # place in the gallery and in `list`
 NAME = "initialization"
 CLAIM = (
-    "Zero (or any constant) init leaves all hidden units of a layer identical after training; "
+    "Zero (or any constant) init leaves all hidden units of a layer identical after training "
+    "(to float round-off: < 1e-3× the He-init spread); "
     "through 20 layers the activation std stays within [0.5, 2]× of the first layer's for "
     "He + ReLU and Xavier + tanh (gain 5/3), while N(0, 0.01²) weights make it vanish "
     "(< 1e-3×) and N(0, 1) weights make it explode (> 1e3×)."
@@ -86,6 +100,7 @@ class Config:
     lr_high: float = 1e-1
     lr_num: int = 5
     seed: int = 0  # seed of the initializations and of the minibatch order
+    symmetric_rtol: float = 1e-3  # symmetric inits: unit spread below this × He init's spread
 
     @classmethod
     def quick(cls) -> Config:
@@ -178,8 +193,8 @@ def _meanfield_tanh(q1: float, depth: int) -> np.ndarray:
     return np.asarray(out)
 
 
-def _depth_part(config: Config, ds, checks: Checks) -> dict:
-    x = jnp.asarray(ds.x_train[: config.num_inputs])
+def _depth_part(config: Config, checks: Checks) -> dict:
+    x = mnist1d(config.num_inputs)["train"][0]
     ratios, stds = {}, {}
     forwards = {}
     for name, (w_init, act, role) in _schemes(config).items():
@@ -247,9 +262,8 @@ def _unit_spread(params) -> np.ndarray:
     return np.asarray(spread)
 
 
-def _symmetry_part(config: Config, ds, checks: Checks) -> dict:
-    n = config.num_examples
-    xy = (jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n]))
+def _symmetry_part(config: Config, checks: Checks) -> dict:
+    xy = mnist1d(config.num_examples)["train"]
     inits = {
         "zeros": initializers.zeros,
         f"constant {config.constant:g}": _constant(config.constant),
@@ -267,17 +281,18 @@ def _symmetry_part(config: Config, ds, checks: Checks) -> dict:
     loss_fn = train.supervised_loss(model)
     grid = log_grid(config.lr_low, config.lr_high, config.lr_num)
 
+    run = lr_run(
+        loss_fn,
+        optim.adam,
+        xy,
+        key=jax.random.key(config.seed + 1),
+        num_steps=config.num_steps,
+        batch_size=config.batch_size,
+        model_state=state,
+    )
+
     def one(params, lr):
-        final, hist = train.train_scan(
-            loss_fn,
-            optim.adam(lr),
-            params,
-            xy,
-            key=jax.random.key(config.seed + 1),
-            num_steps=config.num_steps,
-            batch_size=config.batch_size,
-            model_state=state,
-        )
+        final, hist = run(lr, params)
         logits, _ = model.apply(final.params, state, xy[0])
         return final.params, hist["loss"], losses.accuracy(logits, xy[1])
 
@@ -303,13 +318,18 @@ def _symmetry_part(config: Config, ds, checks: Checks) -> dict:
             "train_accuracy": np.asarray(accs),
             "final_loss": curves[i, :, -10:].mean(-1),
         }
+    he = results["He normal"]
+    he_spread = float(he["spread"].min())
+    limit = config.symmetric_rtol * he_spread
     for name in list(inits)[:2]:
         r = results[name]
         checks.add(
             f"{name} init: max difference between hidden units after training",
-            float(r["spread"].max()),
-            r["spread"].max() == 0.0,
-            f"every hidden unit an exact copy of unit 0, at all {len(grid)} learning rates",
+            {"spread": float(r["spread"].max()), "limit": limit},
+            r["spread"].max() < limit,
+            f"units are copies to float32 round-off, at all {len(grid)} learning rates: below "
+            f"{config.symmetric_rtol:g} × the He-init spread ({he_spread:.3g}); round-off "
+            "differs per CPU instruction set (~1e-5 here), so 0 is not required",
         )
         checks.add(
             f"{name} init: best train accuracy",
@@ -317,11 +337,10 @@ def _symmetry_part(config: Config, ds, checks: Checks) -> dict:
             r["train_accuracy"].max() < 0.5,
             "the symmetric net cannot fit the data (< 50 %)",
         )
-    he = results["He normal"]
     checks.add(
         "He init: min difference between hidden units, best train accuracy",
-        {"spread": float(he["spread"].min()), "accuracy": float(he["train_accuracy"].max())},
-        he["spread"].min() > 0.1 and he["train_accuracy"].max() > 0.5,
+        {"spread": he_spread, "accuracy": float(he["train_accuracy"].max())},
+        he_spread > 0.1 and he["train_accuracy"].max() > 0.5,
         "symmetry broken: units differ (> 0.1) and the net learns (> 50 %, where the "
         "symmetric nets stay below)",
     )
@@ -331,9 +350,8 @@ def _symmetry_part(config: Config, ds, checks: Checks) -> dict:
 def run(config: Config, out_dir) -> dict:
     checks = Checks()
     with Timer() as timer:
-        ds = data.mnist1d()
-        depth = _depth_part(config, ds, checks)
-        symmetry = _symmetry_part(config, ds, checks)
+        depth = _depth_part(config, checks)
+        symmetry = _symmetry_part(config, checks)
         folder = experiment_dir(out_dir, NAME)
         figures = [_plot_depth(config, depth, folder), _plot_symmetry(config, symmetry, folder)]
     numbers = {
@@ -351,7 +369,14 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot_depth(config: Config, depth: dict, folder) -> str:
-    fig, (ax1, ax2) = plotting.new_figure(ncols=2, size=(5.5, 4.6))
+    fig, (ax1, ax2) = plotting.new_figure(
+        ncols=2,
+        size=(5.5, 4.6),
+        title=(
+            "He + ReLU and Xavier×5/3 + tanh keep the signal through 20 "
+            "layers; too small/large inits lose it exponentially"
+        ),
+    )
     layer_ids = np.arange(1, config.depth + 1)
     mf = depth["meanfield_xavier_tanh"]
     lo, hi = config.band
@@ -372,17 +397,21 @@ def _plot_depth(config: Config, depth: dict, folder) -> str:
     ax1.axhline(config.explode_above, color="gray", lw=0.6)
     ax1.set_yscale("log")
     ax1.set_title(f"signal through {config.depth} layers of width {config.width}")
-    ax1.legend(fontsize=7, ncol=2)
+    plotting.legend(ax1, outside="below", ncol=2)
     ax2.set_ylim(0, 2.2)
     ax2.set_title("zoom: the inits that keep the signal (all seeds)")
-    ax2.legend(fontsize=7)
+    plotting.legend(ax2, outside="below", ncol=2)
     name = "activation_std.png"
     plotting.save(fig, folder / name)
     return name
 
 
 def _plot_symmetry(config: Config, sym: dict, folder) -> str:
-    fig, (ax1, ax2) = plotting.new_figure(ncols=2, size=(5.0, 4.0))
+    fig, (ax1, ax2, ax3) = plotting.new_figure(
+        ncols=3,
+        size=(4.4, 4.0),
+        title="symmetric inits: hidden units stay copies (to round-off) and the net cannot learn",
+    )
     best = {n: int(np.argmin(r["final_loss"])) for n, r in sym["runs"].items()}
     plotting.curves(
         ax1,
@@ -393,24 +422,37 @@ def _plot_symmetry(config: Config, sym: dict, folder) -> str:
         },
         xlabel="step",
         ylabel="minibatch loss",
-        title="training at each init's best learning rate",
+        title="training at each init's best rate",
+        legend_outside="below",
     )
     names = sym["inits"]
     x = np.arange(len(names))
-    spreads = [max(sym["runs"][n]["spread"].max(), 1e-12) for n in names]
+    floor = 1e-12
+    spreads = [max(sym["runs"][n]["spread"].max(), floor) for n in names]
     accs = [sym["runs"][n]["train_accuracy"].max() for n in names]
-    ax2.bar(x - 0.2, spreads, 0.4, label="max |unit j − unit 0|", color="C0")
+    limit = config.symmetric_rtol * sym["runs"]["He normal"]["spread"].min()
+    ax2.bar(x, spreads, 0.6, color=["C0", "C1", "C2"])
+    ax2.axhline(
+        limit, color="k", ls="--", lw=1, label=f"limit: {config.symmetric_rtol:g} × He's smallest"
+    )
+    for xi, v in zip(x, spreads, strict=True):
+        text = "0" if v <= floor else f"{v:.1e}"
+        ax2.annotate(text, (xi, v), xytext=(0, 3), textcoords="offset points", ha="center")
     ax2.set_yscale("log")
-    ax2.set_ylim(1e-13, 1e2)
-    ax2.set_ylabel("difference between hidden units (0 drawn at 1e-12)")
+    ax2.set_ylim(floor / 3, 30)
     ax2.set_xticks(x, names)
-    ax3 = ax2.twinx()
-    ax3.bar(x + 0.2, accs, 0.4, label="best train accuracy", color="C1")
-    ax3.set_ylim(0, 1)
-    ax3.set_ylabel("train accuracy")
-    ax2.set_title("symmetric inits: units stay copies")
-    handles = ax2.get_legend_handles_labels()[0] + ax3.get_legend_handles_labels()[0]
-    ax2.legend(handles=handles, loc="upper left", fontsize=8)
+    ax2.set_ylabel(f"max |unit j − unit 0| (0 drawn at {floor:g})")
+    ax2.set_title("difference between hidden units")
+    plotting.legend(ax2, loc="upper left")
+    ax3.bar(x, accs, 0.6, color=["C0", "C1", "C2"])
+    ax3.axhline(0.5, color="k", ls="--", lw=1, label="50 %")
+    for xi, v in zip(x, accs, strict=True):
+        ax3.annotate(f"{v:.0%}", (xi, v), xytext=(0, 3), textcoords="offset points", ha="center")
+    ax3.set_ylim(0, 1.05)
+    ax3.set_xticks(x, names)
+    ax3.set_ylabel("best train accuracy over the rates")
+    ax3.set_title("what the net learns")
+    plotting.legend(ax3, loc="upper left")
     name = "symmetry.png"
     plotting.save(fig, folder / name)
     return name

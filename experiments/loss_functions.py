@@ -155,7 +155,14 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config, e, value, grad, ps, ce_curve, ce_wrong, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=3, size=(5.0, 4.2))
+    fig, axes = plotting.new_figure(
+        ncols=3,
+        size=(5.0, 4.2),
+        title=(
+            "MSE, MAE and Huber weigh outliers differently; "
+            "cross-entropy punishes a confident wrong answer"
+        ),
+    )
     ax1, ax2, ax3 = axes.flat
     for k in value:
         ax1.plot(e, value[k], label=k)
@@ -166,7 +173,7 @@ def _plot(config, e, value, grad, ps, ce_curve, ce_wrong, folder) -> str:
     for ax in (ax1, ax2):
         ax.set_xlabel("residual e = prediction − target")
         ax.axhline(0, color="k", lw=0.5)
-        ax.legend()
+        plotting.legend(ax)
     ax3.semilogx(ps, ce_curve, label="CE = −log p")
     ax3.plot(
         [config.wrong_prob], [ce_wrong], "ro", label=f"p = {config.wrong_prob:g}: {ce_wrong:.2f}"
@@ -177,7 +184,7 @@ def _plot(config, e, value, grad, ps, ce_curve, ce_wrong, folder) -> str:
     ax3.set_xlabel("predicted probability of the true class")
     ax3.set_ylabel("cross-entropy (nats)")
     ax3.set_title("cross-entropy punishes confident mistakes")
-    ax3.legend()
+    plotting.legend(ax3)
     name = "loss_functions.png"
     plotting.save(fig, folder / name)
     return name

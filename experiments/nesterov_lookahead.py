@@ -156,7 +156,11 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot_equivalence(problems, equiv, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2, size=(6.0, 4.6))
+    fig, axes = plotting.new_figure(
+        ncols=2,
+        size=(6.0, 4.6),
+        title="the look-ahead form of Nesterov and jaxnn.optim.nesterov trace the same trajectory",
+    )
     ax1, ax2 = np.ravel(axes)
     obj, _ = problems["rosenbrock"]
     e = equiv["rosenbrock"]
@@ -172,7 +176,7 @@ def _plot_equivalence(problems, equiv, folder) -> str:
     ax1.set_xlabel("x")
     ax1.set_ylabel("y")
     ax1.set_title("Rosenbrock: the two forms, one path shifted by ηβw_t")
-    ax1.legend(fontsize=8)
+    plotting.legend(ax1, loc="upper right")
     for i, (k, e) in enumerate(equiv.items()):
         t = np.arange(len(e["diff"]))
         ax2.semilogy(
@@ -189,14 +193,18 @@ def _plot_equivalence(problems, equiv, folder) -> str:
     ax2.set_xlabel("step t")
     ax2.set_ylabel("max-abs difference (float64)")
     ax2.set_title("after the change of variables: round-off only")
-    ax2.legend(fontsize=7, loc="center right")
+    plotting.legend(ax2, outside="below", ncol=2)
     name = "equivalence.png"
     plotting.save(fig, folder / name)
     return name
 
 
 def _plot_quadratic(config: Config, tuned, steps, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2, size=(6.0, 4.6))
+    fig, axes = plotting.new_figure(
+        ncols=2,
+        size=(6.0, 4.6),
+        title="on a quadratic, Nesterov needs no more steps than heavy-ball momentum",
+    )
     ax1, ax2 = np.ravel(axes)
     for n, r in tuned.items():
         finite = np.isfinite(r.scores)
@@ -204,7 +212,7 @@ def _plot_quadratic(config: Config, tuned, steps, folder) -> str:
     ax1.set_xlabel("learning rate η")
     ax1.set_ylabel(f"steps to f ≤ {config.rel_tol:g}·f(θ₀)")
     ax1.set_title(f"100-D quadratic, β = {config.beta:g}: the η sweep")
-    ax1.legend(fontsize=8)
+    plotting.legend(ax1)
     plotting.curves(
         ax2,
         np.arange(config.num_steps + 1),
@@ -218,7 +226,7 @@ def _plot_quadratic(config: Config, tuned, steps, folder) -> str:
         title="loss at each method's tuned η",
     )
     ax2.axhline(config.rel_tol, color="gray", ls=":", label=f"{config.rel_tol:g}")
-    ax2.legend(fontsize=8)
+    plotting.legend(ax2)
     name = "quadratic.png"
     plotting.save(fig, folder / name)
     return name

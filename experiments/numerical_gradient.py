@@ -31,8 +31,12 @@ Expected result.
    synchronized calls. In absolute seconds both slopes shift by the slope of
    the forward pass itself (≈ 1 once matmuls dominate, ≈ 0 while fixed
    overhead does), so the claim is checked in forward-pass units — numerical
-   slope in [0.8, 1.2], backward |slope| ≤ 0.3 and backward ≤ 5 forward passes
-   at every size; the absolute slopes are recorded too.
+   slope in [0.8, 1.2]; the absolute slopes are recorded too. The backward pass
+   is decided on XLA's FLOP counts of the compiled forward and backward programs
+   (`compiled.cost_analysis()`): deterministic and the same on every machine
+   (2.13–2.14 forward passes, slope ≈ 0.002; a timing on a loaded 2-core
+   machine measured 2.1–3.5 and slope −0.02–0.22 against the limit 0.3): backward
+   ≤ 5 forward passes at every size and |slope| ≤ 0.3.
 
 The h-sweep evaluates the same formula as `jaxnn.gradcheck.numerical_grad`
 (including its denominator: the step as represented, (w_i + h) − (w_i − h)),
@@ -198,6 +202,34 @@ def _accuracy(config: Config) -> dict:
     return out
 
 
+def _flops(config: Config) -> dict:
+    """XLA's FLOP count of one forward and one backward pass at each size of the cost nets.
+
+    Deterministic and the same on every machine (it counts the compiled
+    program's operations, it does not time them), so it decides the "constant
+    number of forward passes" claim; the CPU times are measured alongside.
+    """
+    rows = []
+    for hidden in config.cost_hidden:
+        [(loss, w)] = _mlp_losses((hidden, 1), config.cost_in_dim, config.cost_batch, config.seed)
+        count = lambda fn, w=w: float(_cost_dict(jax.jit(fn).lower(w).compile())["flops"])  # noqa: E731
+        rows.append(
+            {"params": int(w.shape[0]), "forward": count(loss), "backward": count(jax.grad(loss))}
+        )
+    p = np.array([r["params"] for r in rows], np.float64)
+    ratio = np.array([r["backward"] / r["forward"] for r in rows])
+    return {
+        "rows": rows,
+        "backward_per_forward": ratio,
+        "slope": float(np.polyfit(np.log10(p), np.log10(ratio), 1)[0]),
+    }
+
+
+def _cost_dict(compiled) -> dict:
+    analysis = compiled.cost_analysis()
+    return analysis[0] if isinstance(analysis, list) else analysis
+
+
 def _cpu_seconds(fn, arg, calls: int) -> float:
     """Mean CPU seconds of this process (all threads) per synchronized call of `fn(arg)`."""
     start = time.process_time()
@@ -312,22 +344,31 @@ def run(config: Config, out_dir) -> dict:
             config.numeric_slope[0] <= s_num <= config.numeric_slope[1],
             f"in {list(config.numeric_slope)}: linear in the number of weights",
         )
-        ratio = float(np.max(cost["backward_per_forward"]))
+        flops = _flops(config)
+        ratio = float(np.max(flops["backward_per_forward"]))
         checks.add(
-            "backward pass cost (in forward passes): largest ratio and slope vs P",
-            [ratio, s_bwd],
-            ratio <= config.backward_ratio_max and abs(s_bwd) <= config.backward_slope_max,
+            "backward pass cost in forward passes (XLA FLOP counts): largest ratio and slope vs P",
+            [ratio, flops["slope"]],
+            ratio <= config.backward_ratio_max and abs(flops["slope"]) <= config.backward_slope_max,
             f"≤ {config.backward_ratio_max:g} forward passes at every size and |slope| ≤ "
-            f"{config.backward_slope_max:g} (≪ 1): it does not grow with P",
+            f"{config.backward_slope_max:g} (≪ 1): it does not grow with P. Counted, not timed, "
+            "so the same on every machine; measured CPU time: largest ratio "
+            f"{np.max(cost['backward_per_forward']):.2f}, slope {s_bwd:.2f}",
         )
-        numbers = {"accuracy": acc, "cost": cost}
+        numbers = {"accuracy": acc, "cost": cost, "flops": flops}
         folder = experiment_dir(out_dir, NAME)
         figures = [_plot_accuracy(config, acc, folder), _plot_cost(cost, folder)]
     return finish(NAME, CLAIM, config, checks, numbers, figures, out_dir, timer.seconds)
 
 
 def _plot_accuracy(config, acc, folder) -> str:
-    fig, ax = plotting.new_figure(size=(7.0, 5.0))
+    fig, ax = plotting.new_figure(
+        size=(7.0, 5.0),
+        title=(
+            "the centered-difference error is V-shaped in h: "
+            "truncation (slope +2) vs round-off (slope −1)"
+        ),
+    )
     for name, c in (("float64", "C0"), ("float32", "C3")):
         a = acc[name]
         ax.loglog(a["h"], a["rel_error"], "o-", ms=3, color=c, label=f"tanh MLP, {name}")
@@ -352,14 +393,21 @@ def _plot_accuracy(config, acc, folder) -> str:
     ax.set_xlabel("step h")
     ax.set_ylabel("relative error vs float64 jax.grad")
     ax.set_title("centered differences: truncation vs round-off")
-    ax.legend(fontsize=8)
+    plotting.legend(ax)
     name = "error_vs_h.png"
     plotting.save(fig, folder / name)
     return name
 
 
 def _plot_cost(cost, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2, size=(6.0, 4.5))
+    fig, axes = plotting.new_figure(
+        ncols=2,
+        size=(6.0, 4.5),
+        title=(
+            "a numerical gradient costs ~2P forward passes; one "
+            "backward pass costs a few, whatever P"
+        ),
+    )
     ax1, ax2 = axes.flat
     rows = cost["rows"]
     p = [r["params"] for r in rows]
@@ -372,7 +420,7 @@ def _plot_cost(cost, folder) -> str:
     ax1.set_xlabel("number of weights P")
     ax1.set_ylabel("CPU seconds per call (median)")
     ax1.set_title("cost of one call")
-    ax1.legend()
+    plotting.legend(ax1)
     ax2.loglog(
         p,
         [r["numerical_s"] / r["forward_s"] for r in rows],
@@ -389,7 +437,7 @@ def _plot_cost(cost, folder) -> str:
     ax2.set_xlabel("number of weights P")
     ax2.set_ylabel("cost in forward passes")
     ax2.set_title("numerical gradient ∝ P, backward pass ∝ 1")
-    ax2.legend()
+    plotting.legend(ax2)
     name = "cost_vs_weights.png"
     plotting.save(fig, folder / name)
     return name

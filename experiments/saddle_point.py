@@ -143,7 +143,13 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config, obj, gd_loss, gd_traj, nz_loss, nz_traj, lingers, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2, size=(6.0, 4.6))
+    fig, axes = plotting.new_figure(
+        ncols=2,
+        size=(6.0, 4.6),
+        title=(
+            "gradient descent stalls at a saddle from its stable manifold; annealed noise escapes"
+        ),
+    )
     ax1, ax2 = np.ravel(axes)
     xs = np.linspace(-1.3, 1.3, 161)
     ys = np.linspace(-2.0, 2.0, 201)
@@ -167,7 +173,7 @@ def _plot(config, obj, gd_loss, gd_traj, nz_loss, nz_traj, lingers, folder) -> s
     ax1.set_xlabel("x")
     ax1.set_ylabel("y")
     ax1.set_title("f = x² − y² + y⁴/4: saddle (×) and minima (★)")
-    ax1.legend(fontsize=7, loc="lower left")
+    plotting.legend(ax1, loc="lower left")
     t = np.arange(config.num_steps + 1)
     for s in range(shown):
         ax2.plot(
@@ -186,7 +192,7 @@ def _plot(config, obj, gd_loss, gd_traj, nz_loss, nz_traj, lingers, folder) -> s
     ax2.set_xlabel("step (symlog)")
     ax2.set_ylabel("f(x_t)")
     ax2.set_title("the plateau at the saddle value 0")
-    ax2.legend(fontsize=7)
+    plotting.legend(ax2)
     name = "saddle.png"
     plotting.save(fig, folder / name)
     return name

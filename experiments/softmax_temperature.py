@@ -12,7 +12,13 @@ swept over a log grid of T with one `jax.vmap`:
 * the probabilities sum to 1 at every T (to float64 round-off);
 * the entropy H(T) = −Σ p log p rises strictly monotonically with T, from ≈ 0
   to log K (K classes). This is exact, not empirical: with β = 1/T,
-  dH/dβ = −β·Var_p(x) < 0 for non-constant logits;
+  dH/dβ = −β·Var_p(x) < 0 for non-constant logits. It is decided at a stated
+  resolution: every step between neighbouring grid points must raise H by more
+  than `rise_rtol` = 1e-9 *relative to H* (float64 round-off is ~1e-16 of H).
+  An absolute test would be meaningless here: at T = 0.01 H itself is ~1e-42,
+  so the first steps rise by ~1e-33 — resolved only relatively (there each
+  step multiplies H by ~1e4), while near T = 100 H ≈ log K and a step adds
+  ~1e-5 of it;
 * at T = 0.01 the top class has probability > 0.99 (here 1 − O(e^{−100})).
 
 The computation is in float64: at T = 0.01 the runner-up probabilities are
@@ -48,6 +54,7 @@ class Config:
     num_temperatures: int = 41  # log-spaced grid points (10 per decade)
     top_prob_at_t_min: float = 0.99  # the top class must exceed this at T = t_min
     shown: tuple[float, ...] = (0.1, 1.0, 10.0)  # temperatures drawn as bar charts
+    rise_rtol: float = 1e-9  # each entropy step must exceed this fraction of H (resolution)
 
     @classmethod
     def quick(cls) -> Config:
@@ -76,12 +83,13 @@ def run(config: Config, out_dir) -> dict:
         entropy = entropy[: len(temps)]
         sum_err = float(np.max(np.abs(probs.sum(axis=1) - 1.0)))
         checks.add("max |Σp − 1| over T", sum_err, sum_err < 1e-12, "float64")
-        steps = np.diff(entropy)
+        rel_steps = np.diff(entropy) / entropy[1:]
         checks.add(
-            "smallest entropy increase between neighbouring T",
-            float(steps.min()),
-            bool(np.all(steps > 0)),
-            "H(T_{i+1}) − H(T_i) > 0 for every i: strictly increasing",
+            "smallest relative entropy increase between neighbouring T",
+            float(rel_steps.min()),
+            bool(np.all(rel_steps > config.rise_rtol)),
+            f"(H(T_i+1) − H(T_i)) / H(T_i+1) > {config.rise_rtol:g} for every i: strictly "
+            "increasing, decided at this relative resolution (float64 round-off ~1e-16)",
         )
         k = len(config.logits)
         checks.add(
@@ -110,7 +118,11 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config: Config, temps, entropy, shown: dict, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2, size=(5.5, 4.2))
+    fig, axes = plotting.new_figure(
+        ncols=2,
+        size=(5.5, 4.2),
+        title="softmax with temperature: from argmax (T → 0) to uniform (T → ∞)",
+    )
     ax1, ax2 = axes.flat
     k = len(config.logits)
     width = 0.8 / len(shown)
@@ -119,13 +131,13 @@ def _plot(config: Config, temps, entropy, shown: dict, folder) -> str:
     ax1.set_xticks(np.arange(k), [f"z={v:g}" for v in config.logits])
     ax1.set_ylabel("probability")
     ax1.set_title("softmax(z / T)")
-    ax1.legend()
+    plotting.legend(ax1)
     ax2.semilogx(temps, entropy, "o-", ms=3, label="entropy H(T)")
     ax2.axhline(np.log(k), color="gray", ls="--", label=f"log K = {np.log(k):.3f} (uniform)")
     ax2.set_xlabel("temperature T")
     ax2.set_ylabel("entropy (nats)")
     ax2.set_title("entropy rises monotonically with T")
-    ax2.legend()
+    plotting.legend(ax2)
     name = "softmax_temperature.png"
     plotting.save(fig, folder / name)
     return name

@@ -48,8 +48,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
+from experiments._runs import lr_run, mnist1d
 from experiments._tuning import tail_mean, tune_lr
-from jaxnn import data, initializers, layers, optim, plotting, train
+from jaxnn import initializers, layers, optim, plotting, train
 
 ORDER = 200  # place in the gallery and in `list`
 NAME = "vanishing_gradients"
@@ -131,32 +132,23 @@ def _init_stack(model, config: Config, shape):
 def _tune(config: Config, loss_fn, params, state, xy, grid):
     """Adam on `xy` for every rate of `grid` (one vmapped program); pick by the final loss."""
 
-    def curve(lr):
-        _, hist = train.train_scan(
-            loss_fn,
-            optim.adam(lr),
-            params,
-            xy,
-            key=jax.random.key(config.seed + 1),
-            num_steps=config.num_steps,
-            batch_size=config.batch_size,
-            model_state=state,
-        )
-        return hist["loss"]
-
-    return tune_lr(curve, grid, tail_mean(0.1))
+    run = lr_run(
+        loss_fn,
+        optim.adam,
+        xy,
+        key=jax.random.key(config.seed + 1),
+        num_steps=config.num_steps,
+        batch_size=config.batch_size,
+        model_state=state,
+    )
+    return tune_lr(lambda lr: run(lr, params)[1]["loss"], grid, tail_mean(0.1))
 
 
 def run(config: Config, out_dir) -> dict:
     checks = Checks()
     with Timer() as timer:
-        ds = data.mnist1d()
-        batch = (
-            jnp.asarray(ds.x_train[: config.num_inputs]),
-            jnp.asarray(ds.y_train[: config.num_inputs]),
-        )
-        n = config.num_examples
-        xy = (jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n]))
+        batch = mnist1d(config.num_inputs)["train"]
+        xy = mnist1d(config.num_examples)["train"]
         grid = log_grid(config.lr_low, config.lr_high, config.lr_num)
         norms, tuned = {}, {}
         for name, model in _nets(config).items():
@@ -212,7 +204,12 @@ def run(config: Config, out_dir) -> dict:
 
 
 def _plot(config: Config, norms: dict, tuned: dict, folder) -> str:
-    fig, axes = plotting.new_figure(ncols=2 if tuned else 1, size=(5.2, 4.2))
+    fig, axes = plotting.new_figure(
+        ncols=2 if tuned else 1,
+        size=(5.2, 4.2),
+        title="through sigmoid layers the gradient vanishes toward the input;\n"
+        "ReLU + He and residual connections keep it",
+    )
     ax1, ax2 = (axes[0], axes[1]) if tuned else (axes, None)
     layer_ids = np.arange(1, config.depth + 1)
     for i, (name, nrm) in enumerate(norms.items()):
@@ -222,8 +219,12 @@ def _plot(config: Config, norms: dict, tuned: dict, folder) -> str:
     ax1.set_yscale("log")
     ax1.set_xlabel("layer (1 = input side)")
     ax1.set_ylabel("||∂L/∂W_l||  (at init)")
-    ax1.set_title(f"{config.depth}-layer nets, width {config.width}, all seeds")
-    ax1.legend(fontsize=8)
+    ax1.set_title(
+        f"{config.depth}-layer nets, width {config.width}: {len(next(iter(norms.values())))} "
+        "seeds (seed 0 marked)"
+    )
+    plotting.log_ticks(ax1.yaxis)
+    plotting.legend(ax1, loc="lower right")
     if ax2 is None:
         return _save(fig, folder)
     plotting.curves(

@@ -6,6 +6,7 @@ deleted or broken module fails a test instead of vanishing from both.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import os
@@ -62,6 +63,46 @@ def test_quick_experiment_claim_holds(name, tmp_path):
         assert (folder / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     failed = [c for c in metrics["checks"] if not c["holds"]]
     assert metrics["claim_holds"], f"{name}: failed checks {failed}"
+
+
+def _check_conditions(name):
+    """The `holds` expressions of every `checks.add(name, value, holds, ...)` in an experiment."""
+    source = ROOT / "experiments" / f"{name}.py"
+    for node in ast.walk(ast.parse(source.read_text())):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "add"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "checks"
+            and len(node.args) >= 3
+        ):
+            yield node.args[2]
+
+
+def _bit_equality(expr) -> list[str]:
+    """Sub-expressions of `expr` that demand bit-equality of floats: `np.array_equal(...)`, or
+    `==` against a float literal (e.g. `spread == 0.0`)."""
+    found = []
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "array_equal":
+            found.append(ast.unparse(node))
+        if isinstance(node, ast.Compare) and any(isinstance(op, ast.Eq) for op in node.ops):
+            operands = [node.left, *node.comparators]
+            if any(isinstance(o, ast.Constant) and isinstance(o.value, float) for o in operands):
+                found.append(ast.unparse(node))
+    return found
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_claims_state_a_tolerance_not_bit_equality(name):
+    """A claim compares floats within a tolerance that follows from the physics: XLA:CPU emits
+    different code (and so different last bits) per instruction set, so `== 0.0` or
+    `array_equal` on a computed float passes on one machine and fails on the next."""
+    conditions = list(_check_conditions(name))
+    assert conditions, f"{name}: no checks.add(name, value, holds) call found"
+    offending = [text for expr in conditions for text in _bit_equality(expr)]
+    assert not offending, f"{name}: bit-equality in a claim check: {offending}"
 
 
 def test_registry_finds_exactly_the_listed_experiments():
