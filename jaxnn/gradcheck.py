@@ -36,7 +36,8 @@ Conventions
 """
 
 import warnings
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -60,7 +61,7 @@ class GradCheckResult(NamedTuple):
 
     max_rel_error: float
     path: str
-    index: tuple
+    index: tuple  # type: ignore[assignment]  # shadows tuple.index (a public field name)
     analytic: float
     numeric: float
 
@@ -152,7 +153,7 @@ def _leaf_numerical_grad(f, leaves, treedef, k, eps):
     return jax.lax.map(one, jnp.arange(flat.size)).reshape(leaf.shape)
 
 
-def numerical_grad(f, params, eps=None):
+def numerical_grad(f: Callable[[Any], jax.Array], params: Any, eps: float | None = None) -> Any:
     r"""Gradient of ``f`` at ``params`` by centered differences (see module docstring).
 
     Args:
@@ -190,7 +191,14 @@ def numerical_grad(f, params, eps=None):
     return jax.tree_util.tree_unflatten(treedef, grads)
 
 
-def check_grads(f, params, eps=None, *, grad_fn=None, tiny=None):
+def check_grads(
+    f: Callable[[Any], jax.Array],
+    params: Any,
+    eps: float | None = None,
+    *,
+    grad_fn: Callable[[Any], Any] | None = None,
+    tiny: float | None = None,
+) -> GradCheckResult:
     """Compare analytic and centered-difference gradients; report the worst entry.
 
     Args:

@@ -43,11 +43,13 @@ from __future__ import annotations
 import datetime
 import os
 import time
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 from tqdm.auto import tqdm
 
 from jaxnn._engine import chunk_for, map_points
@@ -246,12 +248,12 @@ def _compute(run: _Run, path, chunk_size, progress, config, direction_info) -> S
 
 
 def compute_surface(
-    metrics,
-    params,
-    dx,
-    dy,
-    xs,
-    ys,
+    metrics: Callable[[Any], Any] | Mapping[str, Callable[[Any], Any]],
+    params: Any,
+    dx: Any,
+    dy: Any,
+    xs: ArrayLike,
+    ys: ArrayLike,
     *,
     path: str | os.PathLike | None = None,
     chunk_size: int | None = None,
@@ -293,10 +295,10 @@ def compute_surface(
 
 
 def compute_curve(
-    metrics,
-    params,
-    direction,
-    alphas,
+    metrics: Callable[[Any], Any] | Mapping[str, Callable[[Any], Any]],
+    params: Any,
+    direction: Any,
+    alphas: ArrayLike,
     *,
     path: str | os.PathLike | None = None,
     chunk_size: int | None = None,

@@ -15,7 +15,7 @@ plane but joined by curves (`connect`).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +33,7 @@ class Plane(NamedTuple):
     coords: jax.Array  # (3, 2) coordinates of w1, w2, w3 in the plane
 
 
-def plane_through(params_1, params_2, params_3) -> Plane:
+def plane_through(params_1: Any, params_2: Any, params_3: Any) -> Plane:
     """Orthonormal directions of the plane through three parameter pytrees.
 
     Args:

@@ -92,7 +92,8 @@ def scale_by_rss(initial_accumulator_value: Any = 0.1, eps: Any = 1e-7) -> Optim
 class ScaleByRmsState(NamedTuple):
     """State of :func:`scale_by_rms`."""
 
-    count: jax.Array  # shape (), int32: steps taken (used when bias_correction=True)
+    # shape (), int32: steps taken (used when bias_correction=True)
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)
     nu: PyTree  # like params, same dtypes: EMA of squared updates
 
 
@@ -160,7 +161,8 @@ def scale_by_rms(
 class ScaleByRStdDevState(NamedTuple):
     """State of :func:`scale_by_stddev`."""
 
-    count: jax.Array  # shape (), int32: steps taken (used when bias_correction=True)
+    # shape (), int32: steps taken (used when bias_correction=True)
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)
     mu: PyTree  # like params, same dtypes: EMA of updates
     nu: PyTree  # like params, same dtypes: EMA of squared updates
 
@@ -224,7 +226,8 @@ def scale_by_stddev(
 class ScaleByAdamState(NamedTuple):
     """State of :func:`scale_by_adam`."""
 
-    count: jax.Array  # shape (), int32: steps taken t
+    # shape (), int32: steps taken t
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)
     mu: PyTree  # like params; dtype mu_dtype or the params' dtype: first moment m_t
     nu: PyTree  # like params, same dtypes: second moment v_t
 

@@ -133,7 +133,8 @@ def scale(step_size: Any) -> Optimizer:
 class ScaleByScheduleState(NamedTuple):
     """State of :func:`scale_by_schedule`."""
 
-    count: jax.Array  # shape (), int32: steps taken so far (the schedule's argument)
+    # shape (), int32: steps taken so far (the schedule's argument)
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)
 
 
 def scale_by_schedule(step_size_fn: Schedule) -> Optimizer:

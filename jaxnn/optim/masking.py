@@ -48,7 +48,7 @@ def _mask_extra_args(extra_args: dict, updates: PyTree, mask: PyTree, enabled: b
     """Mask the extra arguments that have the updates' tree structure (when `enabled`)."""
     if not enabled:
         return extra_args
-    structure = jax.tree.structure(updates)
+    structure: Any = jax.tree.structure(updates)  # jaxlib ships no stub for PyTreeDef.__eq__
     return {
         k: _mask_tree(v, mask) if jax.tree.structure(v) == structure else v
         for k, v in extra_args.items()

@@ -21,7 +21,8 @@ __all__ = ["AddNoiseState", "add_noise"]
 class AddNoiseState(NamedTuple):
     """State of :func:`add_noise`."""
 
-    count: jax.Array  # shape (), int32: steps taken t - 1
+    # shape (), int32: steps taken t - 1
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)
     rng_key: jax.Array  # shape (), typed PRNG key: split once per step
 
 

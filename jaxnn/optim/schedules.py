@@ -125,7 +125,7 @@ def linear_schedule(
     steps = _concrete(transition_steps)
     if steps == 0:
         return constant_schedule(init_value)
-    begin = transition_begin
+    begin: Any = transition_begin  # an int, or a traced scalar clamped at 0 below
     if _concrete(begin) is None:
         begin = jnp.maximum(begin, 0)
 
@@ -189,7 +189,7 @@ def exponential_decay(
     if steps == 0:
         return constant_schedule(init_value)
     rate = _concrete(decay_rate)
-    begin = transition_begin
+    begin: Any = transition_begin  # an int, or a traced scalar clamped at 0 below
     if _concrete(begin) is None:
         begin = jnp.maximum(begin, 0)
 

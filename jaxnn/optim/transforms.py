@@ -152,7 +152,8 @@ def trace(decay: Any, nesterov: bool = False, accumulator_dtype: Any = None) -> 
 class AddDecayedWeightsState(NamedTuple):
     """State of :func:`add_decayed_weights` when ``weight_decay`` is a schedule."""
 
-    count: jax.Array  # shape (), int32: steps taken (the schedule's argument)
+    # shape (), int32: steps taken (the schedule's argument)
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)
 
 
 def add_decayed_weights(

@@ -68,7 +68,8 @@ class InjectHyperparamsState(NamedTuple):
       inner_state: the inner optimizer's state, `factory(**hyperparams).init(params)`.
     """
 
-    count: jax.Array  # shape (), int32
+    # shape (), int32
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)
     hyperparams: dict[str, jax.Array]  # name -> 0-d array (floats in the hyperparam dtype)
     hyperparams_states: dict[str, Any]  # name -> state of a stateful schedule
     inner_state: Any  # inner optimizer state (a pytree)
