@@ -168,7 +168,7 @@ def numerical_grad(f: Callable[[Any], jax.Array], params: Any, eps: float | None
     Returns:
       A pytree like ``params`` (same structure, shapes and dtypes).
 
-    Example:
+    Examples:
       >>> g = numerical_grad(lambda p: jnp.sum(p["w"] ** 2), {"w": jnp.array([1.0, 2.0])})
       >>> bool(jnp.allclose(g["w"], jnp.array([2.0, 4.0]), atol=1e-3))
       True
@@ -210,10 +210,10 @@ def check_grads(
       tiny: floor of the relative-error denominator (default ``finfo(dtype).tiny``).
 
     Returns:
-      :class:`GradCheckResult` with the largest relative error, its leaf path
+      `GradCheckResult` with the largest relative error, its leaf path
       and index, and the analytic and numeric values there.
 
-    Example:
+    Examples:
       >>> f = lambda p: (p[0] + p[1]) * p[2]
       >>> r = check_grads(f, (jnp.float32(-2), jnp.float32(5), jnp.float32(-4)))
       >>> r.max_rel_error < 1e-4

@@ -115,7 +115,8 @@ def basin_width(
 
     Args:
       values: `(len(xs),)` or `(len(ys), len(xs))` grid values.
-      xs, ys: the coordinates (`ys=None` for 1-D).
+      xs: the x coordinates (the columns of `values`).
+      ys: the y coordinates (the rows of `values`); `None` for 1-D.
       rise: the loss increase that bounds the basin (> 0).
       center: grid index of the centre (int, or `(i, j)`); default the point
         nearest to coordinate 0.

@@ -271,8 +271,10 @@ def compute_surface(
       metrics: `fn(params) -> scalar` (named `loss`), `fn(params) -> dict` of
         scalars (a joint metric), or a dict name -> fn.
       params: the centre (any pytree).
-      dx, dy: directions like `params`.
-      xs, ys: non-empty 1-D coordinates.
+      dx: the x direction, like `params`.
+      dy: the y direction, like `params`.
+      xs: non-empty 1-D x coordinates (the columns).
+      ys: non-empty 1-D y coordinates (the rows).
       path: an HDF5 file (Li et al.'s layout); each finished block is written
         to it, and a second call with the same arguments resumes.
       chunk_size: points per vmapped chunk (default: from the memory budget,

@@ -118,7 +118,8 @@ def connect(
 
     Args:
       loss_fn: `params -> scalar`.
-      params_a, params_b: the two end points (same pytree structure).
+      params_a: the curve's start, `phi(0)`.
+      params_b: the curve's end, `phi(1)` (the same pytree structure as `params_a`).
       kind: `"bezier"` (quadratic Bezier) or `"polychain"` (two segments).
       num_steps: optimizer steps.
       learning_rate: for the default `optax.adam` (ignored with `optimizer`).

@@ -94,7 +94,11 @@ def convexity_map(
 
     Args:
       loss_fn: `params -> scalar` (twice differentiable).
-      params, dx, dy, xs, ys: the grid, as in `slice_2d`.
+      params: the centre of the plane, as in `slice_2d`.
+      dx: the x direction, like `params`.
+      dy: the y direction, like `params`.
+      xs: non-empty 1-D x coordinates (the columns of the map).
+      ys: non-empty 1-D y coordinates (the rows of the map).
       key: PRNG key for the Lanczos start vector (default `jax.random.key(0)`).
       num_iters: Lanczos steps per point (capped at the number of parameters);
         more steps, tighter extremes.

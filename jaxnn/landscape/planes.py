@@ -37,7 +37,9 @@ def plane_through(params_1: Any, params_2: Any, params_3: Any) -> Plane:
     """Orthonormal directions of the plane through three parameter pytrees.
 
     Args:
-      params_1, params_2, params_3: three solutions with the same structure.
+      params_1: the first solution; the plane's origin.
+      params_2: the second solution (the same pytree structure).
+      params_3: the third solution (the same pytree structure).
 
     Returns:
       `Plane(origin=params_1, dx, dy, coords)` with `coords[k]` the `(x, y)`

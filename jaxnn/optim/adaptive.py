@@ -1,7 +1,7 @@
 r"""Adaptive scalings: AdaGrad, RMSProp (plain and centred) and Adam.
 
 Each divides the update element-wise by a running estimate of the gradient's
-scale. Same conventions as :mod:`jaxnn.optim.transforms` (``g`` the incoming
+scale. Same conventions as `jaxnn.optim.transforms` (``g`` the incoming
 update, ``t`` the step counted from 1, optax's names, defaults and numerics,
 concrete hyperparameters validated with a ``ValueError`` naming the argument,
 the gradient tree checked against the state's).
@@ -45,7 +45,7 @@ __all__ = [
 
 
 class ScaleByRssState(NamedTuple):
-    """State of :func:`scale_by_rss`."""
+    """State of `scale_by_rss`."""
 
     sum_of_squares: PyTree  # like params, same dtypes: G_t = G_0 + sum_s g_s^2
 
@@ -90,7 +90,7 @@ def scale_by_rss(initial_accumulator_value: Any = 0.1, eps: Any = 1e-7) -> Optim
 
 
 class ScaleByRmsState(NamedTuple):
-    """State of :func:`scale_by_rms`."""
+    """State of `scale_by_rms`."""
 
     # shape (), int32: steps taken (used when bias_correction=True)
     count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)
@@ -130,7 +130,7 @@ def scale_by_rms(
     by default; PyTorch's ``RMSprop`` (``alpha`` = :math:`\rho`, ``eps=1e-8``)
     puts it **outside**: use ``eps_in_sqrt=False`` to match. Keras uses
     ``rho``. With ``bias_correction=True, eps_in_sqrt=False`` this equals
-    :func:`scale_by_adam` with ``b1=0``.
+    `scale_by_adam` with ``b1=0``.
 
     Raises:
       ValueError: if ``decay`` is outside [0, 1] or ``eps``/``initial_scale``
@@ -159,7 +159,7 @@ def scale_by_rms(
 
 
 class ScaleByRStdDevState(NamedTuple):
-    """State of :func:`scale_by_stddev`."""
+    """State of `scale_by_stddev`."""
 
     # shape (), int32: steps taken (used when bias_correction=True)
     count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)
@@ -193,7 +193,7 @@ def scale_by_stddev(
     it. This is optax's behaviour, reproduced as is.
 
     Raises:
-      ValueError: as :func:`scale_by_rms`.
+      ValueError: as `scale_by_rms`.
     """
     _check_rms_args(decay, eps, initial_scale)
 
@@ -224,7 +224,7 @@ def scale_by_stddev(
 
 
 class ScaleByAdamState(NamedTuple):
-    """State of :func:`scale_by_adam`."""
+    """State of `scale_by_adam`."""
 
     # shape (), int32: steps taken t
     count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)

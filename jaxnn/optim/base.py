@@ -2,11 +2,13 @@
 
 An optimizer is optax's `GradientTransformationExtraArgs`: a pair of pure
 functions, so jaxnn and optax transforms mix in either library's `chain` and
-`isinstance(opt, optax.GradientTransformation)` holds::
+`isinstance(opt, optax.GradientTransformation)` holds:
 
-    init(params) -> state
-    update(grads, state, params=None, **extra_args) -> (updates, new_state)
-    apply_updates(params, updates) -> params + updates
+```python
+init(params) -> state
+update(grads, state, params=None, **extra_args) -> (updates, new_state)
+apply_updates(params, updates) -> params + updates
+```
 
 `update` returns the *step to add* (already negated and scaled by the learning
 rate for a named optimizer), never the new parameters. `extra_args` are

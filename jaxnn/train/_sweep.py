@@ -161,7 +161,7 @@ def sweep(
       the pytree of `run_fn`'s outputs, each leaf with leading axes
       `tuple(len(v) for v in grid.values())` (and the `GridInfo` when asked).
 
-    Example:
+    Examples:
       >>> out = sweep(lambda a, b: a * b, {"a": jnp.arange(3.0), "b": jnp.ones(2)})
       >>> out.shape
       (3, 2)
