@@ -1,7 +1,7 @@
 r"""Named optimizers: optax's aliases, built from the transforms in `transforms.py`.
 
 Every alias has optax's name, arguments, defaults and numerics and returns an
-`~jaxnn.optim.base.Optimizer` whose ``update`` gives the step to *add*
+`jaxnn.optim.base.Optimizer` whose ``update`` gives the step to *add*
 to the parameters. Its state is the tuple of the chained transforms' states.
 
 Conventions
@@ -76,7 +76,7 @@ def sgd(
     :math:`\phi_t = \phi_{t-1} - \eta w_t` in the variables
     :math:`\theta_t = \phi_t - \eta\beta w_t`, :math:`v_t = w_t`: same
     trajectory, gradients evaluated at the iterate itself (see
-    `~jaxnn.optim.transforms.trace`). ``nesterov`` is ignored when
+    `jaxnn.optim.transforms.trace`). ``nesterov`` is ignored when
     ``momentum`` is None.
 
     Example:
@@ -217,7 +217,7 @@ def adam(
             {\sqrt{v_t / (1-\beta_2^t) + \bar\epsilon} + \epsilon}.
 
     ``eps`` is outside the root (paper, PyTorch); ``eps_root`` inside. See
-    `~jaxnn.optim.adaptive.scale_by_adam` for the Nesterov variant and
+    `jaxnn.optim.adaptive.scale_by_adam` for the Nesterov variant and
     for float16 parameters (the default ``eps`` underflows there; jaxnn
     follows optax and warns at ``init``).
     """
@@ -286,7 +286,7 @@ def noisy_sgd(
 
     ``key`` is a typed key, a raw ``uint32[2]`` key or an int seed; the draws
     are bit for bit optax's for the same key (see
-    `~jaxnn.optim.noise.add_noise`). ``key`` is required.
+    `jaxnn.optim.noise.add_noise`). ``key`` is required.
     """
     return _chain(
         (add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate)),

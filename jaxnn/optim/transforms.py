@@ -5,7 +5,7 @@ The combinators and learning-rate scalings (``chain``, ``scale``, ...) live in
 noise in `jaxnn.optim.noise` and the
 adaptive scalings (AdaGrad, RMSProp, Adam) in `jaxnn.optim.adaptive`.
 
-Each function returns an `~jaxnn.optim.base.Optimizer` ``(init, update)``
+Each function returns an `jaxnn.optim.base.Optimizer` ``(init, update)``
 with optax's name, arguments, defaults and numerics (the same floating-point
 operations in the same order, so a jaxnn transform and its optax twin agree to
 the last bit or within a few ulps). They compose with `chain`, and mix
@@ -17,7 +17,7 @@ Conventions
 * ``g`` is the incoming update (the gradient for the first transform of a
   chain), ``u`` the outgoing update, ``t`` the step number counted from 1,
   ``\odot`` and ``/`` act element-wise. Updates are *added* to the parameters
-  (`~jaxnn.optim.base.apply_updates`), so descent needs a negative
+  (`jaxnn.optim.base.apply_updates`), so descent needs a negative
   scale: `scale_by_learning_rate` multiplies by :math:`-\eta`.
 * One ``NamedTuple`` state per transform; per-leaf accumulators are trees
   with the parameters' structure. Where optax keeps two state classes for
@@ -105,7 +105,7 @@ def trace(decay: Any, nesterov: bool = False, accumulator_dtype: Any = None) -> 
         u_t = v_t \quad\text{(heavy ball)}, \qquad
         u_t = g_t + \beta\, v_t \quad\text{(nesterov=True)}.
 
-    Chained before ``scale_by_learning_rate`` (as in `~jaxnn.optim.sgd`),
+    Chained before ``scale_by_learning_rate`` (as in `jaxnn.optim.sgd`),
     the learning rate multiplies the trace, :math:`\theta_{t} = \theta_{t-1}
     - \eta v_t`: the PyTorch ``SGD(momentum, dampening=0)`` convention, not the
     Sutskever form :math:`v_t = \beta v_{t-1} + \eta g_t` (they agree for a
