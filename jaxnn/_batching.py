@@ -62,7 +62,7 @@ def batches(
     Yields:
       Pytrees with the structure of ``data`` holding the batch's rows.
 
-    Example:
+    Examples:
       >>> for xb, yb in batches(jax.random.key(0), (x, y), 32):  # doctest: +SKIP
       ...     state, metrics = step(state, (xb, yb))
     """

@@ -102,7 +102,7 @@ class GridInfo(NamedTuple):
 
 
 def _aval_bytes(var: Any) -> int:
-    aval = getattr(var, "aval", None)
+    aval: Any = getattr(var, "aval", None)  # None: a literal; the except below returns 0
     try:
         return math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
     except (AttributeError, TypeError):

@@ -14,7 +14,7 @@ Conventions:
   or a traced scalar (a temperature sweep is one `vmap`).
 * The derivative of `relu` at 0 is 0 (as `jax.nn.relu`).
 
-Example:
+Examples:
     >>> import jax.numpy as jnp
     >>> from jaxnn.activations import softmax
     >>> softmax(jnp.array([1e4, 0.0]))

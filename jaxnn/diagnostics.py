@@ -115,8 +115,13 @@ def diagnose(
 
     Args:
       losses: 1-D sequence of losses.
-      window, decrease_rtol, divergence_factor, plateau_rtol,
-      oscillation_sign_fraction, oscillation_rtol, atol: thresholds above.
+      window: the window :math:`w` (default :math:`\max(1, \lfloor T/10 \rfloor)`).
+      decrease_rtol: the relative drop that counts as ``decreased``.
+      divergence_factor: the relative rise that counts as ``diverged``.
+      plateau_rtol: the relative level change below which it is a ``plateau``.
+      oscillation_sign_fraction: the fraction of sign changes of an ``oscillation``.
+      oscillation_rtol: the relative mean step of an ``oscillation``.
+      atol: the floor of the scales :math:`s` and :math:`\max(|p|, \text{atol})`.
 
     Returns:
       dict with the five keys above plus ``num_finite`` (T), ``initial`` (h) and
@@ -230,7 +235,8 @@ def overfit_small_batch(
       loss_fn: canonical `loss_fn(params, model_state, batch, key)`, e.g.
         `jaxnn.train.supervised_loss(model)`.
       optimizer: any optax-protocol `(init, update)` pair.
-      params, model_state: initial variables.
+      params: initial parameters.
+      model_state: initial model state.
       batch: tuple of arrays with a common (small) leading dimension.
       key: PRNG key (default `jax.random.key(0)`).
       num_steps: number of steps.

@@ -36,7 +36,8 @@ Conventions
 """
 
 import warnings
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -60,7 +61,7 @@ class GradCheckResult(NamedTuple):
 
     max_rel_error: float
     path: str
-    index: tuple
+    index: tuple  # type: ignore[assignment]  # shadows tuple.index (a public field name)
     analytic: float
     numeric: float
 
@@ -152,7 +153,7 @@ def _leaf_numerical_grad(f, leaves, treedef, k, eps):
     return jax.lax.map(one, jnp.arange(flat.size)).reshape(leaf.shape)
 
 
-def numerical_grad(f, params, eps=None):
+def numerical_grad(f: Callable[[Any], jax.Array], params: Any, eps: float | None = None) -> Any:
     r"""Gradient of ``f`` at ``params`` by centered differences (see module docstring).
 
     Args:
@@ -167,7 +168,7 @@ def numerical_grad(f, params, eps=None):
     Returns:
       A pytree like ``params`` (same structure, shapes and dtypes).
 
-    Example:
+    Examples:
       >>> g = numerical_grad(lambda p: jnp.sum(p["w"] ** 2), {"w": jnp.array([1.0, 2.0])})
       >>> bool(jnp.allclose(g["w"], jnp.array([2.0, 4.0]), atol=1e-3))
       True
@@ -190,7 +191,14 @@ def numerical_grad(f, params, eps=None):
     return jax.tree_util.tree_unflatten(treedef, grads)
 
 
-def check_grads(f, params, eps=None, *, grad_fn=None, tiny=None):
+def check_grads(
+    f: Callable[[Any], jax.Array],
+    params: Any,
+    eps: float | None = None,
+    *,
+    grad_fn: Callable[[Any], Any] | None = None,
+    tiny: float | None = None,
+) -> GradCheckResult:
     """Compare analytic and centered-difference gradients; report the worst entry.
 
     Args:
@@ -202,10 +210,10 @@ def check_grads(f, params, eps=None, *, grad_fn=None, tiny=None):
       tiny: floor of the relative-error denominator (default ``finfo(dtype).tiny``).
 
     Returns:
-      :class:`GradCheckResult` with the largest relative error, its leaf path
+      `GradCheckResult` with the largest relative error, its leaf path
       and index, and the analytic and numeric values there.
 
-    Example:
+    Examples:
       >>> f = lambda p: (p[0] + p[1]) * p[2]
       >>> r = check_grads(f, (jnp.float32(-2), jnp.float32(5), jnp.float32(-4)))
       >>> r.max_rel_error < 1e-4

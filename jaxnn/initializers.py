@@ -26,7 +26,7 @@ bit. `normal(stddev)` is an untruncated normal.
 
 Randomness: typed keys (`jax.random.key`) and raw `uint32` keys both work.
 
-Example:
+Examples:
     >>> import jax
     >>> from jaxnn.initializers import he_normal
     >>> w = he_normal()(jax.random.key(0), (784, 256))   # Var(w) ~= 2 / 784

@@ -162,7 +162,7 @@ def softmax_cross_entropy(
       reduction: ``"mean"`` over the examples (all of ``logits.shape[:-1]``),
         ``"sum"``, or ``"none"`` (shape ``logits.shape[:-1]``).
 
-    Example:
+    Examples:
       >>> softmax_cross_entropy(jnp.zeros((2, 4)), jnp.array([0, 3]))  # log 4
       Array(1.3862944, dtype=float32)
     """

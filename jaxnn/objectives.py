@@ -16,10 +16,12 @@ mean is zero), with DeepOBS's starting points: rosenbrock (-0.5, 1.5), beale
 (-4.5, 4.5), branin (2.5, 12.5). Arrays are created in the default float dtype
 (float64 under `jax.enable_x64`).
 
-Use with `jaxnn.train.optimize`::
+Use with `jaxnn.train.optimize`:
 
-    obj = rosenbrock()
-    x, hist = jaxnn.train.optimize(obj.fn, optax.adam(1e-2), obj.x0, 2000)
+```python
+obj = rosenbrock()
+x, hist = jaxnn.train.optimize(obj.fn, optax.adam(1e-2), obj.x0, 2000)
+```
 """
 
 from __future__ import annotations

@@ -5,16 +5,18 @@ A tuned hyperparameter is picked, never hand-set: the caller writes
 (build the optimizer inside it, e.g. ``jaxnn.optim.sgd(lr)``), and
 `tune_learning_rate` evaluates it for every rate of the grid at once with
 ``jax.jit(jax.vmap(make_curve))`` and picks the rate whose curve scores best
-(lowest) under a `criterion`::
+(lowest) under a `criterion`:
 
-    from jaxnn import objectives, optim, train, tuning
+```python
+from jaxnn import objectives, optim, train, tuning
 
-    f = objectives.rosenbrock
-    grid = tuning.log_grid(1e-4, 1e-2, 9)
-    result = tuning.tune_learning_rate(
-        lambda lr: train.optimize(f, optim.sgd(lr), jnp.array([-1.0, 1.0]), 500)[1]["loss"],
-        grid, tuning.steps_to(1e-2))
-    result.pick, result.numbers()   # the rate, and the grid/scores to save
+f = objectives.rosenbrock
+grid = tuning.log_grid(1e-4, 1e-2, 9)
+result = tuning.tune_learning_rate(
+    lambda lr: train.optimize(f, optim.sgd(lr), jnp.array([-1.0, 1.0]), 500)[1]["loss"],
+    grid, tuning.steps_to(1e-2))
+result.pick, result.numbers()   # the rate, and the grid/scores to save
+```
 
 A criterion maps the stacked curves, shape `(len(grid), T)`, to one score per
 rate; a curve with a non-finite value (a diverged run) scores `inf`, so it is
@@ -223,10 +225,11 @@ def tune_learning_rate(
       A `TuneResult`. If every rate diverged (all scores `inf`), the pick is the
       smallest rate of the grid; check `result.scores` before relying on it.
 
-    Example::
-
+    Example:
+        ```python
         grid = log_grid(1e-3, 1.0, 7)
         result = tune_learning_rate(lambda lr: (1 - lr) ** (2 * jnp.arange(10.0)), grid)
+        ```
     """
     grid = _check_grid(grid)
     if not callable(criterion):

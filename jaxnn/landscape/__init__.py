@@ -22,7 +22,7 @@ dataset). Conventions for each part are in the module docstrings:
 * `epsilon_sharpness`: `sharpness` (Keskar et al. 2017), `convexity_map` (Li et al. 2018, §6),
   `basins`: `basin_width`, `count_local_minima`.
 
-Example:
+Examples:
     >>> from jaxnn import landscape
     >>> dx = landscape.random_direction(jax.random.key(0), params)
     >>> dy = landscape.random_direction(jax.random.key(1), params)

@@ -30,6 +30,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import h5py
 import jax
@@ -175,7 +176,7 @@ class BlockWriter:
         self.file.close()
 
 
-def save_directions(path: str | os.PathLike, dx, dy=None) -> Path:
+def save_directions(path: str | os.PathLike, dx: Any, dy: Any = None) -> Path:
     """Write directions as Li et al.'s direction file (groups `xdirection`, `ydirection`).
 
     Each group holds the direction's leaves (`jax.tree.leaves` order) as
@@ -198,7 +199,7 @@ def save_directions(path: str | os.PathLike, dx, dy=None) -> Path:
     return atomic_h5(path, fill)
 
 
-def load_directions(path: str | os.PathLike, like=None) -> tuple:
+def load_directions(path: str | os.PathLike, like: Any = None) -> tuple:
     """Read a direction file (Li et al.'s layout, or a jaxnn surface file).
 
     Args:

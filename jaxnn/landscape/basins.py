@@ -33,6 +33,7 @@ from collections import deque
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["BasinWidth", "basin_width", "count_local_minima"]
 
@@ -102,12 +103,20 @@ def _width_2d(z, xs, ys, c, level) -> BasinWidth:
     return BasinWidth(2 * np.sqrt(area / np.pi), area, level, bool(edge))
 
 
-def basin_width(values, xs, ys=None, *, rise: float, center=None) -> BasinWidth:
+def basin_width(
+    values: npt.ArrayLike,
+    xs: npt.ArrayLike,
+    ys: npt.ArrayLike | None = None,
+    *,
+    rise: float,
+    center: int | tuple[int, ...] | None = None,
+) -> BasinWidth:
     """Width of the centre's sublevel-set component `{f <= f(c) + rise}` (module docstring).
 
     Args:
       values: `(len(xs),)` or `(len(ys), len(xs))` grid values.
-      xs, ys: the coordinates (`ys=None` for 1-D).
+      xs: the x coordinates (the columns of `values`).
+      ys: the y coordinates (the rows of `values`); `None` for 1-D.
       rise: the loss increase that bounds the basin (> 0).
       center: grid index of the centre (int, or `(i, j)`); default the point
         nearest to coordinate 0.
@@ -155,7 +164,9 @@ def _find(parent: list[int], i: int) -> int:
     return i
 
 
-def count_local_minima(values, *, persistence: float = 0.0, connectivity: int = 8) -> int:
+def count_local_minima(
+    values: npt.ArrayLike, *, persistence: float = 0.0, connectivity: int = 8
+) -> int:
     """Number of local minima of a 1-D/2-D grid by a sublevel-set merge tree (module docstring).
 
     Args:

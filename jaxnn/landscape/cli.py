@@ -26,11 +26,13 @@ Exit status: 0 done, 2 usage error (bad arguments, an existing surface without
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import os
 import sys
 from pathlib import Path
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +40,8 @@ import numpy as np
 
 from jaxnn import losses
 from jaxnn.landscape._cli_args import join_grids, parser
+
+__all__ = ["main"]
 from jaxnn.landscape._hdf5 import load_directions
 from jaxnn.landscape.compute import compute_curve, compute_surface
 from jaxnn.landscape.curvature import (
@@ -70,8 +74,8 @@ def _factory(spec: str, what: str):
 
 def _grid(spec: str, flag: str) -> np.ndarray:
     try:
-        lo, hi, num = spec.split(":")
-        lo, hi, num = float(lo), float(hi), int(num)
+        lo_text, hi_text, num_text = spec.split(":")
+        lo, hi, num = float(lo_text), float(hi_text), int(num_text)
     except ValueError as err:
         raise UsageError(f"{flag} must be MIN:MAX:NUM (e.g. -1:1:51), got {spec!r}.") from err
     if num < 1:
@@ -142,7 +146,7 @@ def _write_views(surface, prefix: Path, metric: str, log: bool, path=None) -> li
     return files
 
 
-def cmd_surface(args) -> dict:
+def cmd_surface(args: argparse.Namespace) -> dict:
     layer, params, joint, names = _problem(args)
     metrics = _metrics(joint, names, args.metric)
     out = Path(args.out)
@@ -164,7 +168,7 @@ def cmd_surface(args) -> dict:
     return {"files": files, "points": int(surf.done.sum())}
 
 
-def cmd_hessian(args) -> dict:
+def cmd_hessian(args: argparse.Namespace) -> dict:
     _, params, joint, _ = _problem(args)
     loss = lambda p: joint(p)["loss"]
     key = jax.random.key(args.seed)
@@ -181,7 +185,7 @@ def cmd_hessian(args) -> dict:
         "residuals": np.asarray(top.residuals).tolist(),
         "trace": float(trace.estimate),
         "trace_standard_error": float(trace.standard_error),
-        "sharpness_eps_1e-3": float(sharpness(loss, params, epsilon=1e-3)),
+        "sharpness_eps_1e-3": float(cast(jax.Array, sharpness(loss, params, epsilon=1e-3))),
         "num_params": n,
     }
     out = Path(args.out)
@@ -223,7 +227,7 @@ def _load_checkpoints(directory: str, params) -> list:
     return points
 
 
-def cmd_trajectory(args) -> dict:
+def cmd_trajectory(args: argparse.Namespace) -> dict:
     _, params, joint, names = _problem(args)
     points = _load_checkpoints(args.checkpoints, params)
     pca = pca_directions(points)

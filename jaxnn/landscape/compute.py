@@ -43,11 +43,13 @@ from __future__ import annotations
 import datetime
 import os
 import time
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 from tqdm.auto import tqdm
 
 from jaxnn._engine import chunk_for, map_points
@@ -246,12 +248,12 @@ def _compute(run: _Run, path, chunk_size, progress, config, direction_info) -> S
 
 
 def compute_surface(
-    metrics,
-    params,
-    dx,
-    dy,
-    xs,
-    ys,
+    metrics: Callable[[Any], Any] | Mapping[str, Callable[[Any], Any]],
+    params: Any,
+    dx: Any,
+    dy: Any,
+    xs: ArrayLike,
+    ys: ArrayLike,
     *,
     path: str | os.PathLike | None = None,
     chunk_size: int | None = None,
@@ -269,8 +271,10 @@ def compute_surface(
       metrics: `fn(params) -> scalar` (named `loss`), `fn(params) -> dict` of
         scalars (a joint metric), or a dict name -> fn.
       params: the centre (any pytree).
-      dx, dy: directions like `params`.
-      xs, ys: non-empty 1-D coordinates.
+      dx: the x direction, like `params`.
+      dy: the y direction, like `params`.
+      xs: non-empty 1-D x coordinates (the columns).
+      ys: non-empty 1-D y coordinates (the rows).
       path: an HDF5 file (Li et al.'s layout); each finished block is written
         to it, and a second call with the same arguments resumes.
       chunk_size: points per vmapped chunk (default: from the memory budget,
@@ -293,10 +297,10 @@ def compute_surface(
 
 
 def compute_curve(
-    metrics,
-    params,
-    direction,
-    alphas,
+    metrics: Callable[[Any], Any] | Mapping[str, Callable[[Any], Any]],
+    params: Any,
+    direction: Any,
+    alphas: ArrayLike,
     *,
     path: str | os.PathLike | None = None,
     chunk_size: int | None = None,

@@ -20,7 +20,8 @@ line `(1 - t) a + t b` are then evaluated at `ts` (one compiled program).
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -41,7 +42,9 @@ class Connection(NamedTuple):
     train_loss: jax.Array  # (num_steps,) the sampled objective at each step
 
 
-def curve_point(params_a, params_b, bend, t, kind: str = "bezier"):
+def curve_point(
+    params_a: Any, params_b: Any, bend: Any, t: float | jax.Array, kind: str = "bezier"
+) -> Any:
     """The point `phi(t)` of the curve through `params_a`, `bend`, `params_b` (module docstring).
 
     `kind` is `"bezier"`, `"polychain"` or `"line"` (the straight segment; `bend` unused).
@@ -98,24 +101,25 @@ class _Opt(NamedTuple):
 
 
 def connect(
-    loss_fn,
-    params_a,
-    params_b,
+    loss_fn: Callable[[Any], jax.Array],
+    params_a: Any,
+    params_b: Any,
     *,
     kind: str = "bezier",
     num_steps: int = 500,
-    learning_rate=1e-2,
+    learning_rate: float | jax.Array = 1e-2,
     num_samples: int = 8,
     num_ts: int = 51,
     key: jax.Array | None = None,
-    init_bend=None,
+    init_bend: Any = None,
     optimizer: optax.GradientTransformation | None = None,
 ) -> Connection:
     """Train the bend of a curve between two solutions so that loss stays low along it.
 
     Args:
       loss_fn: `params -> scalar`.
-      params_a, params_b: the two end points (same pytree structure).
+      params_a: the curve's start, `phi(0)`.
+      params_b: the curve's end, `phi(1)` (the same pytree structure as `params_a`).
       kind: `"bezier"` (quadratic Bezier) or `"polychain"` (two segments).
       num_steps: optimizer steps.
       learning_rate: for the default `optax.adam` (ignored with `optimizer`).

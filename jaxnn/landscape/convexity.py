@@ -21,7 +21,8 @@ plus one Hessian-vector product.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -74,18 +75,18 @@ def _check_float_params(params) -> None:
 
 
 def convexity_map(
-    loss_fn,
-    params,
-    dx,
-    dy,
-    xs,
-    ys,
+    loss_fn: Callable[[Any], jax.Array],
+    params: Any,
+    dx: Any,
+    dy: Any,
+    xs: jax.Array,
+    ys: jax.Array,
     *,
     key: jax.Array | None = None,
     num_iters: int = 30,
     chunk_size: int | None = None,
     return_eigenvalues: bool = False,
-):
+) -> jax.Array | ConvexityMap:
     """`|lambda_min / lambda_max|` of the Hessian at every point of a 2-D grid.
 
     `out[i, j] = |lambda_min(H) / lambda_max(H)|` at `params + xs[j] dx + ys[i] dy`,
@@ -93,7 +94,11 @@ def convexity_map(
 
     Args:
       loss_fn: `params -> scalar` (twice differentiable).
-      params, dx, dy, xs, ys: the grid, as in `slice_2d`.
+      params: the centre of the plane, as in `slice_2d`.
+      dx: the x direction, like `params`.
+      dy: the y direction, like `params`.
+      xs: non-empty 1-D x coordinates (the columns of the map).
+      ys: non-empty 1-D y coordinates (the rows of the map).
       key: PRNG key for the Lanczos start vector (default `jax.random.key(0)`).
       num_iters: Lanczos steps per point (capped at the number of parameters);
         more steps, tighter extremes.
@@ -119,7 +124,7 @@ def convexity_map(
     points = jnp.stack([gx.reshape(-1), gy.reshape(-1)], axis=1)
     per_point = tree_nbytes(params) * (m + 4) + 3 * jaxpr_bytes(jaxpr)
     lo, hi = map_points(
-        _PointExtremes(ById(loss_fn), m),
+        _PointExtremes(ById(loss_fn), m),  # type: ignore[arg-type]  # mypy misses NamedTuple.__call__
         (params, dx, dy, v0),
         points,
         chunk_size=chunk_size,

@@ -125,7 +125,8 @@ def directional_curvature(loss_fn: Callable[[Any], jax.Array], params: Any, d: A
     repeated use.
     """
     hd = hvp(loss_fn, params, d)
-    return sum(jnp.vdot(u, w) for u, w in zip(jax.tree.leaves(d), jax.tree.leaves(hd), strict=True))
+    dots = (jnp.vdot(u, w) for u, w in zip(jax.tree.leaves(d), jax.tree.leaves(hd), strict=True))
+    return jnp.asarray(sum(dots))  # sum() starts from a Python 0
 
 
 @functools.partial(jax.jit, static_argnames=("loss_fn", "k", "num_iters", "method"))

@@ -218,7 +218,7 @@ def random_direction(
     Returns:
       A pytree with the structure, shapes and dtypes of `params`.
 
-    Example:
+    Examples:
       >>> params = {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}
       >>> d = random_direction(jax.random.key(0), params)
       >>> jnp.linalg.norm(d["w"], axis=0)  # each filter has the norm of params' filter

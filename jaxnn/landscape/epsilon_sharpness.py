@@ -25,7 +25,8 @@ may be traced scalars (vmap over them).
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -74,15 +75,15 @@ def _ascent(params, epsilon, step_size, key, *, loss_fn, steps):
 
 
 def sharpness(
-    loss_fn,
-    params,
+    loss_fn: Callable[[Any], jax.Array],
+    params: Any,
     *,
-    epsilon=1e-3,
+    epsilon: float | jax.Array = 1e-3,
     steps: int = 10,
-    step_size=1.0,
+    step_size: float | jax.Array = 1.0,
     key: jax.Array | None = None,
     return_info: bool = False,
-):
+) -> jax.Array | SharpnessInfo:
     """Keskar et al.'s epsilon-sharpness `100 (max_{z in C_eps} f(theta+z) - f) / (1 + f)`.
 
     Args:

@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from jaxnn.results import write_text
 
@@ -47,7 +48,16 @@ def _num(v: float) -> str:
     return "nan" if math.isnan(v) else repr(float(v))
 
 
-def write_vtk(path, xs, ys, values: dict, metric: str, *, log=False, zmax=None) -> Path:
+def write_vtk(
+    path: str | os.PathLike,
+    xs: npt.ArrayLike,
+    ys: npt.ArrayLike,
+    values: dict,
+    metric: str,
+    *,
+    log: bool = False,
+    zmax: float | None = None,
+) -> Path:
     """Write a legacy-VTK structured grid of the surface `values[metric]` (see the module doc).
 
     Args:
@@ -154,7 +164,16 @@ fit();
 """
 
 
-def write_html(path, xs, ys, z, *, name="loss", log=False, title=None) -> Path:
+def write_html(
+    path: str | os.PathLike,
+    xs: npt.ArrayLike,
+    ys: npt.ArrayLike,
+    z: npt.ArrayLike,
+    *,
+    name: str = "loss",
+    log: bool = False,
+    title: str | None = None,
+) -> Path:
     """Write a self-contained interactive 3-D view of one `(ny, nx)` grid (see the module doc).
 
     Args:
@@ -171,7 +190,12 @@ def write_html(path, xs, ys, z, *, name="loss", log=False, title=None) -> Path:
     height = _height(z, log=log, zmax=None)
     grid = [[None if not np.isfinite(v) else float(v) for v in row] for row in height]
     label = f"log({name} + 0.1)" if log else name
-    data = {"xs": [float(v) for v in xs], "ys": [float(v) for v in ys], "z": grid, "name": label}
+    data = {
+        "xs": [float(v) for v in np.asarray(xs)],
+        "ys": [float(v) for v in np.asarray(ys)],
+        "z": grid,
+        "name": label,
+    }
     text = _PAGE.format(
         title=html.escape(title or f"jaxnn surface: {name}"),
         data=json.dumps(data).replace("</", "<\\/"),

@@ -111,7 +111,7 @@ def dataset_loss(
       `loss_fn(params) = (1/n) * sum_b |B_b| * per_batch_loss(params, B_b)`,
       traceable (jit/vmap/grad all work; `grad` of it is the full-data gradient).
 
-    Example:
+    Examples:
       >>> x = jnp.arange(10.0)
       >>> f = dataset_loss(lambda w, b: jnp.mean((w * b[0]) ** 2), (x,), batch_size=4)
       >>> float(f(1.0)), float(jnp.mean(x**2))

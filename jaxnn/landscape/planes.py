@@ -15,7 +15,7 @@ plane but joined by curves (`connect`).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,11 +33,13 @@ class Plane(NamedTuple):
     coords: jax.Array  # (3, 2) coordinates of w1, w2, w3 in the plane
 
 
-def plane_through(params_1, params_2, params_3) -> Plane:
+def plane_through(params_1: Any, params_2: Any, params_3: Any) -> Plane:
     """Orthonormal directions of the plane through three parameter pytrees.
 
     Args:
-      params_1, params_2, params_3: three solutions with the same structure.
+      params_1: the first solution; the plane's origin.
+      params_2: the second solution (the same pytree structure).
+      params_3: the third solution (the same pytree structure).
 
     Returns:
       `Plane(origin=params_1, dx, dy, coords)` with `coords[k]` the `(x, y)`

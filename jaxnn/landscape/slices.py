@@ -208,8 +208,10 @@ def slice_2d(
       loss_fn: `params -> scalar`; pass the same object on every call to reuse
         the compiled program.
       params: the centre of the plane (any pytree).
-      dx, dy: directions like `params` (see `random_direction`, `pca_directions`).
-      xs, ys: non-empty 1-D coordinate arrays.
+      dx: the x direction, like `params` (see `random_direction`, `pca_directions`).
+      dy: the y direction, like `params`.
+      xs: non-empty 1-D x coordinates (the columns of `Z`).
+      ys: non-empty 1-D y coordinates (the rows of `Z`).
       chunk_size: points per vmapped chunk (default: see the module docstring).
       return_info: also return a `SliceInfo` (chunking, devices, sharding).
 
@@ -217,7 +219,7 @@ def slice_2d(
     of temporaries per device (see `jaxnn/_engine.py`): a 201 x 201 grid
     needs the chunk budget (8 MiB on CPU) plus 1.3 MB, for any model size.
 
-    Example:
+    Examples:
       >>> loss = lambda p: jnp.sum(p["w"] ** 2)
       >>> p = {"w": jnp.zeros(2)}
       >>> ex, ey = {"w": jnp.array([1.0, 0.0])}, {"w": jnp.array([0.0, 1.0])}

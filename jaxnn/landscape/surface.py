@@ -95,10 +95,8 @@ class Surface(NamedTuple):
         when given, then `log(z + 0.1)` with `log=True`, as `h52vtp.py` does);
         every metric is attached as point data. Unfinished points are NaN.
         """
-        self._check_2d("to_vtk")
-        return write_vtk(
-            path, self.xs, self.ys, self.values, self._metric(metric), log=log, zmax=zmax
-        )
+        ys = self._check_2d("to_vtk")
+        return write_vtk(path, self.xs, ys, self.values, self._metric(metric), log=log, zmax=zmax)
 
     def to_html(
         self,
@@ -113,11 +111,9 @@ class Surface(NamedTuple):
         No network access is needed: the page carries the data and a small
         canvas-2D renderer (drag to rotate, wheel to zoom, double-click to reset).
         """
-        self._check_2d("to_html")
+        ys = self._check_2d("to_html")
         name = self._metric(metric)
-        return write_html(
-            path, self.xs, self.ys, self.values[name], name=name, log=log, title=title
-        )
+        return write_html(path, self.xs, ys, self.values[name], name=name, log=log, title=title)
 
     def _metric(self, metric: str) -> str:
         if metric not in self.values:
@@ -126,6 +122,7 @@ class Surface(NamedTuple):
             )
         return metric
 
-    def _check_2d(self, what: str) -> None:
+    def _check_2d(self, what: str) -> np.ndarray:
         if self.ys is None:
             raise ValueError(f"{what} needs a 2-D surface, but this is a 1-D curve (ys is None).")
+        return self.ys

@@ -117,7 +117,7 @@ def pca_directions(trajectory: PyTree, center: PyTree | None = None, k: int = 2)
       fields by name (`.directions`, `.explained_variance_ratio`,
       `.off_plane`).
 
-    Example:
+    Examples:
       >>> (dx, dy), ratio, off_plane = pca_directions(history["params"])
       >>> coords = project(history["params"], last, dx, dy)   # (n, 2)
     """
@@ -146,7 +146,8 @@ def project(trajectory: PyTree, center: PyTree, dx: PyTree, dy: PyTree) -> jax.A
     Args:
       trajectory: a list of parameter pytrees or a stacked pytree.
       center: the plane's origin (a parameter pytree).
-      dx, dy: linearly independent directions like `center`.
+      dx: the x direction, like `center`.
+      dy: the y direction, like `center` (linearly independent of `dx`).
 
     Returns:
       `(n, 2)` coordinates `[x_t, y_t]` (dot products when `dx, dy` are orthonormal).

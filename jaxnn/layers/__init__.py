@@ -52,7 +52,7 @@ Conventions.
   tuple of the wrong length), an `input_shape` that is not a tuple of ints with
   the batch dimension, and a VALID window larger than the input.
 
-Example:
+Examples:
     >>> import jax, jax.numpy as jnp
     >>> from jaxnn import layers as L
     >>> model = L.serial(L.Dense(32), L.Relu, L.Dropout(0.1), L.Dense(10))

@@ -78,7 +78,8 @@ def mlp(
     Args:
         sizes: output sizes of the Dense layers.
         activation: the `Layer` placed between consecutive Dense layers.
-        w_init, b_init: initializers passed to every Dense layer.
+        w_init: the kernel initializer passed to every Dense layer.
+        b_init: the bias initializer passed to every Dense layer.
         dtype: parameter dtype passed to every Dense layer.
 
     Returns:

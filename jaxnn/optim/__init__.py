@@ -3,12 +3,14 @@
 Names, arguments, defaults and numerics are optax's, and every optimizer is an
 ``optax.GradientTransformationExtraArgs``, so jaxnn and optax transforms mix in
 either library's ``chain`` and optax's extra arguments (``value``, ``grad``,
-``value_fn``) reach optax members through jaxnn's combinators::
+``value_fn``) reach optax members through jaxnn's combinators:
 
-    opt = jaxnn.optim.adamw(1e-3, weight_decay=1e-2)
-    state = opt.init(params)
-    updates, state = opt.update(grads, state, params)
-    params = jaxnn.optim.apply_updates(params, updates)
+```python
+opt = jaxnn.optim.adamw(1e-3, weight_decay=1e-2)
+state = opt.init(params)
+updates, state = opt.update(grads, state, params)
+params = jaxnn.optim.apply_updates(params, updates)
+```
 
 Modules: ``base`` (protocol, ``apply_updates``), ``combine`` (``chain``,
 ``scale``, learning-rate scalings), ``transforms`` (momentum, decay, noise,

@@ -10,7 +10,7 @@ shapes are, since shapes are static.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +40,7 @@ def _path(path: tuple) -> str:
 
 def _check_same_structure(tree: PyTree, reference: PyTree, name: str, ref_name: str) -> None:
     """Raise a ValueError printing both tree structures when they differ."""
-    s1 = jax.tree.structure(tree, is_leaf=_is_none)
+    s1: Any = jax.tree.structure(tree, is_leaf=_is_none)  # no stub for PyTreeDef.__eq__
     s2 = jax.tree.structure(reference, is_leaf=_is_none)
     if s1 != s2:
         raise ValueError(
@@ -70,6 +70,7 @@ def _check_same_shapes(tree: PyTree, reference: PyTree, name: str, ref_name: str
 def _check_prefix_shapes(updates: PyTree, params: PyTree) -> None:
     """`updates` (`None` standing for any subtree) must fit `params`, leaf shapes included."""
     flat, treedef = jax.tree_util.tree_flatten_with_path(updates, is_leaf=_is_none)
+    treedef = cast(Any, treedef)  # jaxlib ships no stub for PyTreeDef.flatten_up_to
     try:
         subtrees = treedef.flatten_up_to(params)
     except (ValueError, TypeError):
@@ -88,7 +89,7 @@ def _check_prefix_shapes(updates: PyTree, params: PyTree) -> None:
             )
 
 
-def _check_state(state: Any, cls: type, who: str) -> None:
+def _check_state(state: Any, cls: Any, who: str) -> None:
     """Raise StateMismatchError unless `state` is (or looks like) a `cls`."""
     if isinstance(state, cls) or all(hasattr(state, f) for f in cls._fields):
         return

@@ -66,7 +66,7 @@ def _bias_correction(moment: PyTree, decay: Any, count: jax.Array) -> PyTree:
 
 def _global_norm(tree: PyTree) -> jax.Array:
     r""":math:`\sqrt{\sum_\text{leaves} \sum_i x_i^2}` in optax's summation order."""
-    total = 0
+    total: Any = 0  # a Python 0, then a jax.Array after the first leaf
     squares = (jnp.square(x.real) + jnp.square(x.imag) for x in jax.tree.leaves(tree))
     for s in (jnp.sum(sq) for sq in squares):
         total = total + s

@@ -1,7 +1,7 @@
 r"""Adaptive scalings: AdaGrad, RMSProp (plain and centred) and Adam.
 
 Each divides the update element-wise by a running estimate of the gradient's
-scale. Same conventions as :mod:`jaxnn.optim.transforms` (``g`` the incoming
+scale. Same conventions as `jaxnn.optim.transforms` (``g`` the incoming
 update, ``t`` the step counted from 1, optax's names, defaults and numerics,
 concrete hyperparameters validated with a ``ValueError`` naming the argument,
 the gradient tree checked against the state's).
@@ -45,7 +45,7 @@ __all__ = [
 
 
 class ScaleByRssState(NamedTuple):
-    """State of :func:`scale_by_rss`."""
+    """State of `scale_by_rss`."""
 
     sum_of_squares: PyTree  # like params, same dtypes: G_t = G_0 + sum_s g_s^2
 
@@ -90,9 +90,10 @@ def scale_by_rss(initial_accumulator_value: Any = 0.1, eps: Any = 1e-7) -> Optim
 
 
 class ScaleByRmsState(NamedTuple):
-    """State of :func:`scale_by_rms`."""
+    """State of `scale_by_rms`."""
 
-    count: jax.Array  # shape (), int32: steps taken (used when bias_correction=True)
+    # shape (), int32: steps taken (used when bias_correction=True)
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)
     nu: PyTree  # like params, same dtypes: EMA of squared updates
 
 
@@ -129,7 +130,7 @@ def scale_by_rms(
     by default; PyTorch's ``RMSprop`` (``alpha`` = :math:`\rho`, ``eps=1e-8``)
     puts it **outside**: use ``eps_in_sqrt=False`` to match. Keras uses
     ``rho``. With ``bias_correction=True, eps_in_sqrt=False`` this equals
-    :func:`scale_by_adam` with ``b1=0``.
+    `scale_by_adam` with ``b1=0``.
 
     Raises:
       ValueError: if ``decay`` is outside [0, 1] or ``eps``/``initial_scale``
@@ -158,9 +159,10 @@ def scale_by_rms(
 
 
 class ScaleByRStdDevState(NamedTuple):
-    """State of :func:`scale_by_stddev`."""
+    """State of `scale_by_stddev`."""
 
-    count: jax.Array  # shape (), int32: steps taken (used when bias_correction=True)
+    # shape (), int32: steps taken (used when bias_correction=True)
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)
     mu: PyTree  # like params, same dtypes: EMA of updates
     nu: PyTree  # like params, same dtypes: EMA of squared updates
 
@@ -191,7 +193,7 @@ def scale_by_stddev(
     it. This is optax's behaviour, reproduced as is.
 
     Raises:
-      ValueError: as :func:`scale_by_rms`.
+      ValueError: as `scale_by_rms`.
     """
     _check_rms_args(decay, eps, initial_scale)
 
@@ -222,9 +224,10 @@ def scale_by_stddev(
 
 
 class ScaleByAdamState(NamedTuple):
-    """State of :func:`scale_by_adam`."""
+    """State of `scale_by_adam`."""
 
-    count: jax.Array  # shape (), int32: steps taken t
+    # shape (), int32: steps taken t
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)
     mu: PyTree  # like params; dtype mu_dtype or the params' dtype: first moment m_t
     nu: PyTree  # like params, same dtypes: second moment v_t
 

@@ -1,12 +1,12 @@
 r"""Named optimizers: optax's aliases, built from the transforms in `transforms.py`.
 
 Every alias has optax's name, arguments, defaults and numerics and returns an
-:class:`~jaxnn.optim.base.Optimizer` whose ``update`` gives the step to *add*
+`jaxnn.optim.base.Optimizer` whose ``update`` gives the step to *add*
 to the parameters. Its state is the tuple of the chained transforms' states.
 
 Conventions
 -----------
-* ``learning_rate`` (and ``weight_decay`` in :func:`adamw`) is a number, a
+* ``learning_rate`` (and ``weight_decay`` in `adamw`) is a number, a
   traced scalar or a schedule ``step -> value``; with a schedule a step
   counter lives in the state and the schedule is evaluated at 0 on the first
   update (optax's ``scale_by_schedule``).
@@ -17,9 +17,9 @@ Conventions
   negative learning rate, ``b1``/``b2`` outside [0, 1) or a negative ``eps``
   raise a ``ValueError`` naming the argument.
 * Beyond DESIGN.md's signatures, optax's optional ``accumulator_dtype``
-  (:func:`sgd`) and ``mu_dtype`` (:func:`adam`, :func:`adamw`) are accepted in
+  (`sgd`) and ``mu_dtype`` (`adam`, `adamw`) are accepted in
   the same positions so that positional calls written for optax work.
-* :func:`noisy_sgd` requires a ``key`` (randomness is explicit in jaxnn; optax
+* `noisy_sgd` requires a ``key`` (randomness is explicit in jaxnn; optax
   warns and uses seed 0).
 * Each alias is an ``optax.GradientTransformationExtraArgs``: ``update``
   accepts optax's extra arguments (``value``, ``grad``, ...) and ignores them.
@@ -76,15 +76,16 @@ def sgd(
     :math:`\phi_t = \phi_{t-1} - \eta w_t` in the variables
     :math:`\theta_t = \phi_t - \eta\beta w_t`, :math:`v_t = w_t`: same
     trajectory, gradients evaluated at the iterate itself (see
-    :func:`~jaxnn.optim.transforms.trace`). ``nesterov`` is ignored when
+    `jaxnn.optim.transforms.trace`). ``nesterov`` is ignored when
     ``momentum`` is None.
 
-    Example::
-
+    Example:
+        ```python
         opt = sgd(0.1, momentum=0.9)
         state = opt.init(params)
         updates, state = opt.update(grads, state)
         params = apply_updates(params, updates)
+        ```
     """
     tx = identity() if momentum is None else trace(momentum, nesterov, accumulator_dtype)
     return _chain(
@@ -171,7 +172,7 @@ def rmsprop(
     * the learning rate is applied **before** the momentum buffer (the buffer
       accumulates :math:`\eta_t s_t`, as TensorFlow/Keras do); PyTorch's
       ``RMSprop(momentum=...)`` accumulates :math:`s_t` and multiplies the
-      buffer by :math:`\eta_t` (as :func:`sgd` does here). The two agree for a
+      buffer by :math:`\eta_t` (as `sgd` does here). The two agree for a
       constant learning rate and differ under a schedule;
     * ``eps`` is **inside** the root by default; PyTorch's ``RMSprop`` puts it
       outside (``eps_in_sqrt=False``), and its ``alpha=0.99`` is ``decay`` here
@@ -216,7 +217,7 @@ def adam(
             {\sqrt{v_t / (1-\beta_2^t) + \bar\epsilon} + \epsilon}.
 
     ``eps`` is outside the root (paper, PyTorch); ``eps_root`` inside. See
-    :func:`~jaxnn.optim.adaptive.scale_by_adam` for the Nesterov variant and
+    `jaxnn.optim.adaptive.scale_by_adam` for the Nesterov variant and
     for float16 parameters (the default ``eps`` underflows there; jaxnn
     follows optax and warns at ``init``).
     """
@@ -250,7 +251,7 @@ def adamw(
         \theta_t = \theta_{t-1} - \eta_t \left( \frac{\hat m_t}{\sqrt{\hat v_t
             + \bar\epsilon} + \epsilon} + \lambda_t\, \theta_{t-1} \right)
 
-    with :math:`\hat m_t, \hat v_t` as in :func:`adam`. The decay is
+    with :math:`\hat m_t, \hat v_t` as in `adam`. The decay is
     **multiplied by the learning rate** :math:`\eta_t` (optax and PyTorch);
     the paper multiplies it by the schedule multiplier only, so
     :math:`\lambda_\text{paper} = \eta\lambda`. It is *not* Adam on
@@ -285,7 +286,7 @@ def noisy_sgd(
 
     ``key`` is a typed key, a raw ``uint32[2]`` key or an int seed; the draws
     are bit for bit optax's for the same key (see
-    :func:`~jaxnn.optim.noise.add_noise`). ``key`` is required.
+    `jaxnn.optim.noise.add_noise`). ``key`` is required.
     """
     return _chain(
         (add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate)),

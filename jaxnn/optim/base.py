@@ -2,11 +2,13 @@
 
 An optimizer is optax's `GradientTransformationExtraArgs`: a pair of pure
 functions, so jaxnn and optax transforms mix in either library's `chain` and
-`isinstance(opt, optax.GradientTransformation)` holds::
+`isinstance(opt, optax.GradientTransformation)` holds:
 
-    init(params) -> state
-    update(grads, state, params=None, **extra_args) -> (updates, new_state)
-    apply_updates(params, updates) -> params + updates
+```python
+init(params) -> state
+update(grads, state, params=None, **extra_args) -> (updates, new_state)
+apply_updates(params, updates) -> params + updates
+```
 
 `update` returns the *step to add* (already negated and scaled by the learning
 rate for a named optimizer), never the new parameters. `extra_args` are
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -118,6 +120,7 @@ def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
       The new parameters, with the structure and dtypes of `params`.
     """
     flat, treedef = jax.tree_util.tree_flatten_with_path(params, is_leaf=_is_none)
+    treedef = cast(Any, treedef)  # jaxlib ships no stub for PyTreeDef.flatten_up_to
     try:
         update_leaves = treedef.flatten_up_to(updates)
     except (ValueError, TypeError) as err:
@@ -161,7 +164,7 @@ def _apply_leaf(path: tuple, p: Any, u: Any) -> Any:
     return jnp.asarray(p + u).astype(p_dtype)
 
 
-def _resolve(value: ScalarOrSchedule, count: jax.Array) -> jax.Array:
+def _resolve(value: ScalarOrSchedule, count: jax.Array) -> float | jax.Array:
     """Evaluate a hyperparameter at step `count`: call it if it is a schedule."""
     return value(count) if callable(value) else value
 

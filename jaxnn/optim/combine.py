@@ -1,6 +1,6 @@
 r"""Combinators and stateless scalings: `chain`, `identity`, `scale`, learning-rate scalings.
 
-Same conventions as :mod:`jaxnn.optim.transforms`. `chain` takes jaxnn and
+Same conventions as `jaxnn.optim.transforms`. `chain` takes jaxnn and
 optax transforms alike (anything with `init` and `update`) and forwards
 optax's extra arguments (`value`, `grad`, `value_fn`, ...) to every member
 that takes them (`optax.GradientTransformationExtraArgs`, which every jaxnn
@@ -55,9 +55,10 @@ def chain(*transforms: optax.GradientTransformation) -> Optimizer:
     transforms alike (anything with ``init`` and ``update``); extra keyword
     arguments of ``update`` are passed to every member (see the module docstring).
 
-    Example::
-
+    Example:
+        ```python
         opt = chain(clip_by_global_norm(1.0), scale_by_adam(), scale(-1e-3))
+        ```
     """
     return _chain(transforms, "chain")
 
@@ -131,9 +132,10 @@ def scale(step_size: Any) -> Optimizer:
 
 
 class ScaleByScheduleState(NamedTuple):
-    """State of :func:`scale_by_schedule`."""
+    """State of `scale_by_schedule`."""
 
-    count: jax.Array  # shape (), int32: steps taken so far (the schedule's argument)
+    # shape (), int32: steps taken so far (the schedule's argument)
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)
 
 
 def scale_by_schedule(step_size_fn: Schedule) -> Optimizer:
@@ -166,9 +168,9 @@ def scale_by_learning_rate(
 ) -> Optimizer:
     r"""Multiply by the (negated) learning rate: :math:`u_t = -\eta_t\,g_t`.
 
-    A number or traced scalar gives :func:`scale` (``EmptyState``); a schedule
-    gives :func:`scale_by_schedule` (a step counter in the state). ``None``
-    gives :func:`identity`. With ``flip_sign=False`` the sign is kept.
+    A number or traced scalar gives `scale` (``EmptyState``); a schedule
+    gives `scale_by_schedule` (a step counter in the state). ``None``
+    gives `identity`. With ``flip_sign=False`` the sign is kept.
 
     Raises:
       ValueError: if a concrete ``learning_rate`` is negative, infinite or NaN,

@@ -23,7 +23,7 @@ MaskedNode = optax.MaskedNode
 """Placeholder for a masked-out subtree (a pytree node with no leaves); optax's class."""
 
 MaskedState = optax.MaskedState
-"""State of :func:`masked`: ``MaskedState(inner_state)``, optax's class.
+"""State of `masked`: ``MaskedState(inner_state)``, optax's class.
 
 ``inner_state`` is the inner transform's state, built on the masked params.
 """
@@ -48,7 +48,7 @@ def _mask_extra_args(extra_args: dict, updates: PyTree, mask: PyTree, enabled: b
     """Mask the extra arguments that have the updates' tree structure (when `enabled`)."""
     if not enabled:
         return extra_args
-    structure = jax.tree.structure(updates)
+    structure: Any = jax.tree.structure(updates)  # jaxlib ships no stub for PyTreeDef.__eq__
     return {
         k: _mask_tree(v, mask) if jax.tree.structure(v) == structure else v
         for k, v in extra_args.items()
@@ -68,7 +68,7 @@ def masked(
     and with the updates at ``update``). A pytree is a tree even when it is
     callable (an equinox Module of booleans): only a mask whose leaves are all
     callables is called, as in optax. Masked-out leaves are replaced by
-    :class:`MaskedNode` before ``inner`` sees the tree, so ``inner`` keeps
+    `MaskedNode` before ``inner`` sees the tree, so ``inner`` keeps
     state for the selected leaves only (as ``optax.masked``).
 
     A tree with no leaves (such as the placeholder that

@@ -1,6 +1,6 @@
 r"""Annealed Gaussian gradient noise (`add_noise`), the building block of `noisy_sgd`.
 
-Same conventions as :mod:`jaxnn.optim.transforms`; the draws are bit for bit
+Same conventions as `jaxnn.optim.transforms`; the draws are bit for bit
 optax's for the same key.
 """
 
@@ -19,9 +19,10 @@ __all__ = ["AddNoiseState", "add_noise"]
 
 
 class AddNoiseState(NamedTuple):
-    """State of :func:`add_noise`."""
+    """State of `add_noise`."""
 
-    count: jax.Array  # shape (), int32: steps taken t - 1
+    # shape (), int32: steps taken t - 1
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)
     rng_key: jax.Array  # shape (), typed PRNG key: split once per step
 
 

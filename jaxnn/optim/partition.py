@@ -6,7 +6,7 @@ optax-protocol `(init, update)` pair — jaxnn's or optax's — matches
 `optax.partition` numerically, and forwards optax's extra arguments of
 `update` (`value`, `grad`, ...) to every group's optimizer. Its state mirrors
 optax's: `{label: MaskedState(inner)}` with the other groups' leaves as
-`MaskedNode()` (see :func:`jaxnn.optim.masking.masked`).
+`MaskedNode()` (see `jaxnn.optim.masking.masked`).
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def constant_schedule(value: Value) -> Schedule:
 
     .. math:: v(t) = c
 
-    Example:
+    Examples:
       >>> constant_schedule(0.1)(1000)
       0.1
     """
@@ -115,7 +115,7 @@ def linear_schedule(
       transition_steps: length of the transition, `>= 0`.
       transition_begin: steps to hold `init_value` first, `>= 0`.
 
-    Example:
+    Examples:
       >>> float(linear_schedule(1.0, 0.0, 10)(5))
       0.5
     """
@@ -125,7 +125,7 @@ def linear_schedule(
     steps = _concrete(transition_steps)
     if steps == 0:
         return constant_schedule(init_value)
-    begin = transition_begin
+    begin: Any = transition_begin  # an int, or a traced scalar clamped at 0 below
     if _concrete(begin) is None:
         begin = jnp.maximum(begin, 0)
 
@@ -176,7 +176,7 @@ def exponential_decay(
       staircase: decay in discrete jumps (step decay) instead of continuously.
       end_value: optional floor (`r < 1`) or ceiling (`r >= 1`).
 
-    Example:
+    Examples:
       >>> sched = exponential_decay(1.0, transition_steps=10, decay_rate=0.5, staircase=True)
       >>> float(sched(19)), float(sched(20))
       (0.5, 0.25)
@@ -189,7 +189,7 @@ def exponential_decay(
     if steps == 0:
         return constant_schedule(init_value)
     rate = _concrete(decay_rate)
-    begin = transition_begin
+    begin: Any = transition_begin  # an int, or a traced scalar clamped at 0 below
     if _concrete(begin) is None:
         begin = jnp.maximum(begin, 0)
 
@@ -243,7 +243,7 @@ def cosine_decay_schedule(
       alpha: final value as a fraction of `init_value`.
       exponent: power applied to the cosine factor.
 
-    Example:
+    Examples:
       >>> round(float(cosine_decay_schedule(1.0, 100, alpha=0.1)(100)), 6)
       0.1
     """
@@ -291,7 +291,7 @@ def warmup_cosine_decay_schedule(
       end_value: value from `decay_steps` on.
       exponent: power applied to the cosine factor.
 
-    Example:
+    Examples:
       >>> sched = warmup_cosine_decay_schedule(0.0, 1.0, warmup_steps=10, decay_steps=100)
       >>> float(sched(10)), float(sched(100))
       (1.0, 0.0)
@@ -337,7 +337,7 @@ def piecewise_constant_schedule(
       init_value: value before the first boundary.
       boundaries_and_scales: `{step: scale}`; scales must be `>= 0`.
 
-    Example:
+    Examples:
       >>> sched = piecewise_constant_schedule(1.0, {100: 0.1, 200: 0.1})
       >>> [round(float(sched(t)), 6) for t in (99, 100, 200)]
       [1.0, 0.1, 0.01]
@@ -374,7 +374,7 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
       schedules: `n >= 1` schedules.
       boundaries: `n - 1` non-decreasing steps at which to switch.
 
-    Example:
+    Examples:
       >>> sched = join_schedules([constant_schedule(1.0), linear_schedule(1.0, 0.0, 10)], [5])
       >>> float(sched(4)), float(sched(10))
       (1.0, 0.5)

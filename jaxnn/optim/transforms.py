@@ -1,14 +1,14 @@
 r"""Gradient transformations: momentum, weight decay, clipping.
 
 The combinators and learning-rate scalings (``chain``, ``scale``, ...) live in
-:mod:`jaxnn.optim.combine`, masking in :mod:`jaxnn.optim.masking`, gradient
-noise in :mod:`jaxnn.optim.noise` and the
-adaptive scalings (AdaGrad, RMSProp, Adam) in :mod:`jaxnn.optim.adaptive`.
+`jaxnn.optim.combine`, masking in `jaxnn.optim.masking`, gradient
+noise in `jaxnn.optim.noise` and the
+adaptive scalings (AdaGrad, RMSProp, Adam) in `jaxnn.optim.adaptive`.
 
-Each function returns an :class:`~jaxnn.optim.base.Optimizer` ``(init, update)``
+Each function returns an `jaxnn.optim.base.Optimizer` ``(init, update)``
 with optax's name, arguments, defaults and numerics (the same floating-point
 operations in the same order, so a jaxnn transform and its optax twin agree to
-the last bit or within a few ulps). They compose with :func:`chain`, and mix
+the last bit or within a few ulps). They compose with `chain`, and mix
 freely with optax transforms in either library's ``chain``. Every ``update``
 takes optax's extra keyword arguments (``value``, ``grad``, ...) and ignores them.
 
@@ -17,8 +17,8 @@ Conventions
 * ``g`` is the incoming update (the gradient for the first transform of a
   chain), ``u`` the outgoing update, ``t`` the step number counted from 1,
   ``\odot`` and ``/`` act element-wise. Updates are *added* to the parameters
-  (:func:`~jaxnn.optim.base.apply_updates`), so descent needs a negative
-  scale: :func:`scale_by_learning_rate` multiplies by :math:`-\eta`.
+  (`jaxnn.optim.base.apply_updates`), so descent needs a negative
+  scale: `scale_by_learning_rate` multiplies by :math:`-\eta`.
 * One ``NamedTuple`` state per transform; per-leaf accumulators are trees
   with the parameters' structure. Where optax keeps two state classes for
   one transform (``scale_by_rms`` with and without ``bias_correction``), jaxnn
@@ -91,7 +91,7 @@ __all__ = [
 
 
 class TraceState(NamedTuple):
-    """State of :func:`trace`."""
+    """State of `trace`."""
 
     trace: PyTree  # like params; dtype accumulator_dtype or the updates' dtype: v_t
 
@@ -105,7 +105,7 @@ def trace(decay: Any, nesterov: bool = False, accumulator_dtype: Any = None) -> 
         u_t = v_t \quad\text{(heavy ball)}, \qquad
         u_t = g_t + \beta\, v_t \quad\text{(nesterov=True)}.
 
-    Chained before ``scale_by_learning_rate`` (as in :func:`~jaxnn.optim.sgd`),
+    Chained before ``scale_by_learning_rate`` (as in `jaxnn.optim.sgd`),
     the learning rate multiplies the trace, :math:`\theta_{t} = \theta_{t-1}
     - \eta v_t`: the PyTorch ``SGD(momentum, dampening=0)`` convention, not the
     Sutskever form :math:`v_t = \beta v_{t-1} + \eta g_t` (they agree for a
@@ -150,9 +150,10 @@ def trace(decay: Any, nesterov: bool = False, accumulator_dtype: Any = None) -> 
 
 
 class AddDecayedWeightsState(NamedTuple):
-    """State of :func:`add_decayed_weights` when ``weight_decay`` is a schedule."""
+    """State of `add_decayed_weights` when ``weight_decay`` is a schedule."""
 
-    count: jax.Array  # shape (), int32: steps taken (the schedule's argument)
+    # shape (), int32: steps taken (the schedule's argument)
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)
 
 
 def add_decayed_weights(
@@ -169,8 +170,8 @@ def add_decayed_weights(
     multiplier only. Placed before the scaling it is an L2 penalty.
 
     State: ``EmptyState()`` for a number or traced scalar; for a schedule, an
-    :class:`AddDecayedWeightsState` step counter. ``mask`` selects the leaves
-    to decay (see :func:`masked`). A concrete ``weight_decay == 0`` returns
+    `AddDecayedWeightsState` step counter. ``mask`` selects the leaves
+    to decay (see `masked`). A concrete ``weight_decay == 0`` returns
     the updates unchanged. ``update`` requires ``params``; a ``None`` leaf in
     ``params`` has nothing to decay and passes its update through (optax's
     ``None`` convention; optax itself raises there), and a ``None`` update

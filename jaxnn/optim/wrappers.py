@@ -10,7 +10,7 @@ Python control flow on hyperparameter values, so it works under `jit`,
 of `update` (`value`, `grad`, `value_fn`, ...) go to the inner optimizer and
 to stateful schedules (`schedule(state, **extra_args)`,
 `schedule.update(state, **extra_args)`). (`partition` lives in
-:mod:`jaxnn.optim.partition`.)
+`jaxnn.optim.partition`.)
 
 Differences from optax 0.2.8 (state layout and corner cases; the numbers are otherwise the same):
 
@@ -68,7 +68,8 @@ class InjectHyperparamsState(NamedTuple):
       inner_state: the inner optimizer's state, `factory(**hyperparams).init(params)`.
     """
 
-    count: jax.Array  # shape (), int32
+    # shape (), int32
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count (optax's name)
     hyperparams: dict[str, jax.Array]  # name -> 0-d array (floats in the hyperparam dtype)
     hyperparams_states: dict[str, Any]  # name -> state of a stateful schedule
     inner_state: Any  # inner optimizer state (a pytree)
@@ -140,7 +141,7 @@ def inject_hyperparams(
       A function with `inner_factory`'s signature (schedules allowed in place of
       numbers) returning an `Optimizer` whose state is `InjectHyperparamsState`.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp
       >>> from jaxnn.optim.schedules import linear_schedule
       >>> import optax

@@ -27,7 +27,7 @@ SCHEDULES = ("constant", "warmup_cosine")
 class _Clock:
     """Wall and CPU seconds between laps."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.laps: dict[str, dict[str, float]] = {}
         self.wall, self.cpu = time.perf_counter(), time.process_time()
 

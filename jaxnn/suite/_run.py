@@ -220,12 +220,13 @@ def run_suite(
     Returns:
       The result dict described in the module docstring.
 
-    Example::
-
+    Example:
+        ```python
         def sign_sgd(learning_rate):
             ...
         result = jaxnn.suite.run_suite([sign_sgd], quick=True, problems=["rosenbrock"])
         result["summary"]["winner_per_problem"]
+        ```
     """
     wall0, cpu0 = time.perf_counter(), time.process_time()
     cfg = _config(quick, problems)

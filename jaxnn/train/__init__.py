@@ -29,10 +29,12 @@ Conventions:
   argument so that weight decay works, and optimizers that take optax's
   extra arguments (`optax.GradientTransformationExtraArgs`) also receive
   `value`, `grad` and `value_fn`.
-* One step with learning signal `g_t = grad L(theta_t; B_t, k_t)` is::
+* One step with learning signal `g_t = grad L(theta_t; B_t, k_t)` is:
 
-      u_t, s_{t+1} = update(g_t, s_t, theta_t)
-      theta_{t+1}  = theta_t + u_t
+```python
+u_t, s_{t+1} = update(g_t, s_t, theta_t)
+theta_{t+1}  = theta_t + u_t
+```
 
   and reports `loss = L(theta_t; B_t, k_t)` (the loss *before* the update)
   and `grad_norm = ||g_t||_2` (global norm over all leaves).

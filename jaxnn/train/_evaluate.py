@@ -92,10 +92,11 @@ def evaluate(
 
     Args:
       model: a layer; `params`/`model_state` its variables.
-      x, y: inputs and targets with the same leading dimension; or `y=None`
-        and `x` any data `fit` accepts: a pair `(x, y)` or a re-iterable of
-        `(x, y)` batches (a list, a DataLoader, a function returning an
-        iterator; then `batch_size` is the loader's).
+      x: inputs with the same leading dimension as `y`; or, with `y=None`,
+        any data `fit` accepts: a pair `(x, y)` or a re-iterable of `(x, y)`
+        batches (a list, a DataLoader, a function returning an iterator; then
+        `batch_size` is the loader's).
+      y: targets, or `None` when `x` holds the whole data.
       loss: `loss(outputs, targets) -> scalar mean`; defaults to softmax
         cross-entropy.
       batch_size: evaluate arrays in batches of this size (the last one may be

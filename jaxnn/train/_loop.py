@@ -9,7 +9,7 @@ epoch callbacks are told.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +31,8 @@ def _epoch_batches(setup: Setup, epoch: int) -> Iterator:
         return iterate(setup.train)
     k = jax.random.fold_in(setup.data_key, epoch)
     xy = (setup.train.x, setup.train.y)
-    return data_lib.batches(k, xy, setup.batch_size, shuffle=True, drop_remainder=True)
+    batch_size = cast(int, setup.batch_size)  # never None when `train` holds arrays (_setup)
+    return data_lib.batches(k, xy, batch_size, shuffle=True, drop_remainder=True)
 
 
 def _run_epoch(setup: Setup, run: Run, epoch: int, bar: Any) -> tuple[np.ndarray, ...]:

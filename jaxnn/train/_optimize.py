@@ -43,11 +43,12 @@ def optimize(
       trajectory `theta_0 .. theta_T` stacked on a new leading axis of length
       `num_steps + 1`, and `history["grad_norm"]` of shape `(num_steps,)`.
 
-    Example::
-
+    Example:
+      ```python
       obj = jaxnn.objectives.rosenbrock()
       x, hist = optimize(obj.fn, optax.lbfgs(), obj.x0, 50)
       plt.plot(hist["params"][:, 0], hist["params"][:, 1])
+      ```
     """
     num_steps = check_int(num_steps, "num_steps", minimum=0)
     grad_fn = jax.value_and_grad(loss_fn)

@@ -90,12 +90,14 @@ def train_scan(
 
     The function has no Python side effects and no control flow on values, so
     `jax.jit` it and `jax.vmap` it over `key`, `params`, or hyperparameters
-    (build the optimizer inside the vmapped function)::
+    (build the optimizer inside the vmapped function):
 
-      def run(lr, key):
-          return train_scan(loss_fn, optax.sgd(lr), params, (x, y), key=key,
-                            num_steps=500, batch_size=32)
-      states, hist = jax.jit(jax.vmap(run))(lrs, keys)   # hist["loss"]: (len(lrs), 500)
+    ```python
+    def run(lr, key):
+        return train_scan(loss_fn, optax.sgd(lr), params, (x, y), key=key,
+                          num_steps=500, batch_size=32)
+    states, hist = jax.jit(jax.vmap(run))(lrs, keys)   # hist["loss"]: (len(lrs), 500)
+    ```
 
     **Resuming in segments.** Pass the `TrainState` a previous call returned
     as `initial_state`, with the same `key`, `data` and `batch_size`: the call
@@ -122,7 +124,8 @@ def train_scan(
       params: initial parameters.
       data: tuple of arrays with the same leading dimension (e.g. `(x, y)`).
       key: PRNG key (shuffling and the per-step keys).
-      num_steps, batch_size: static Python ints; `batch_size <= n`.
+      num_steps: the number of steps, a static Python int.
+      batch_size: the minibatch size, a static Python int with `batch_size <= n`.
       model_state: initial model state.
       record_params: also return the parameters after every step (for
         trajectory plots, e.g. `jaxnn.landscape.pca_directions`). This stores

@@ -83,11 +83,13 @@ def raw_step(loss_fn: LossFn, optimizer: Any) -> Callable:
 def make_train_step(loss_fn: LossFn, optimizer: Any, *, jit: bool = True) -> Callable:
     """Build `step(train_state, batch) -> (train_state, metrics)`.
 
-    One step with learning signal :math:`g_t = \\nabla L(\\theta_t; B_t, k_t)`::
+    One step with learning signal :math:`g_t = \\nabla L(\\theta_t; B_t, k_t)`:
 
-        key, k_t     = split(key)
-        u_t, s_{t+1} = update(g_t, s_t, theta_t, value=L_t, grad=g_t, value_fn=L(.; B_t, k_t))
-        theta_{t+1}  = theta_t + u_t
+    ```python
+    key, k_t     = split(key)
+    u_t, s_{t+1} = update(g_t, s_t, theta_t, value=L_t, grad=g_t, value_fn=L(.; B_t, k_t))
+    theta_{t+1}  = theta_t + u_t
+    ```
 
     (the extra arguments only reach optimizers that take them). `metrics` is
     `{"loss": L(theta_t), "grad_norm": ||g_t||}` -- the loss before the update
@@ -103,11 +105,12 @@ def make_train_step(loss_fn: LossFn, optimizer: Any, *, jit: bool = True) -> Cal
     Returns:
       The step function.
 
-    Example::
-
+    Example:
+      ```python
       step = make_train_step(supervised_loss(model), optax.adam(1e-3))
       state = init_train_state(params, optax.adam(1e-3), jax.random.key(0))
       state, metrics = step(state, (x, y))
+      ```
     """
     step = raw_step(loss_fn, optimizer)
     return jax.jit(step) if jit else step

@@ -123,7 +123,7 @@ def _bytes_per_run(fn: _RunPoint, spec: tuple) -> int:
     """Bytes one run holds, from its jaxpr (cached like jit: on `run_fn`'s identity and shapes)."""
     values = {k: jax.ShapeDtypeStruct(shape, dtype) for k, shape, dtype in spec}
     idx = jax.ShapeDtypeStruct((len(spec),), jnp.int32)
-    jaxpr, out_shape = jax.make_jaxpr(fn, return_shape=True)(values, idx)
+    jaxpr, out_shape = jax.make_jaxpr(fn, return_shape=True)(values, idx)  # type: ignore[call-overload]  # mypy misses NamedTuple.__call__
     out_bytes = sum(
         int(np.prod(s.shape)) * np.dtype(s.dtype).itemsize for s in jax.tree.leaves(out_shape)
     )
@@ -161,7 +161,7 @@ def sweep(
       the pytree of `run_fn`'s outputs, each leaf with leading axes
       `tuple(len(v) for v in grid.values())` (and the `GridInfo` when asked).
 
-    Example:
+    Examples:
       >>> out = sweep(lambda a, b: a * b, {"a": jnp.arange(3.0), "b": jnp.ones(2)})
       >>> out.shape
       (3, 2)
@@ -183,6 +183,12 @@ def sweep(
         per_device = -(-idx.shape[0] // jax.device_count())
         chunk = sweep_chunk_size(per_run, per_device)
         chunk_size = -(-per_device // -(-per_device // chunk))  # balanced: chunks equally full
-    out, info = map_points(fn, values, idx, chunk_size=int(chunk_size), return_info=True)
+    out, info = map_points(
+        fn,  # type: ignore[arg-type]  # mypy misses NamedTuple.__call__
+        values,
+        idx,
+        chunk_size=int(chunk_size),
+        return_info=True,
+    )
     out = jax.tree.map(lambda y: y.reshape(*sizes, *y.shape[1:]), out)
     return (out, info) if return_info else out
