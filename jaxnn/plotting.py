@@ -112,7 +112,8 @@ def new_figure(
     `(nrows, ncols)` array.
 
     Args:
-      nrows, ncols: panel grid.
+      nrows: rows of the panel grid.
+      ncols: columns of the panel grid.
       size: per panel in inches.
       projection: `"3d"` gives 3-D axes for `surface`.
       dpi: rendering resolution (150 by default; `save` uses it).
@@ -262,7 +263,8 @@ def contour(
       filled: `contourf` instead of `contour`.
       colorbar: add a colour bar, labelled `cbar_label`.
       labels: write level values on the lines.
-      xlabel, ylabel: axis labels (e.g. "α (direction δ)").
+      xlabel: x-axis label (e.g. "α (direction δ)").
+      ylabel: y-axis label.
 
     Returns:
       The contour set.
