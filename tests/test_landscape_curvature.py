@@ -281,3 +281,20 @@ def test_lanczos_memory_stays_within_the_documented_bound():
         assert m * n * b <= temps[m] <= (m + 8) * n * b + 8 * m * m * b + 2 * hvp_bytes
     # each extra Krylov vector costs one vector (plus the small tridiagonal), not more
     assert temps[40] - temps[16] <= 24 * (n * b + 16 * 40 * b)
+
+
+def test_hessian_directions_normalize_along_the_given_filter_axis():
+    """With `filter_axis=0` (an `(out, in)` kernel) each row of the direction has the norm of
+    the same row of the weights; with the default -1, each column."""
+    w = jax.random.normal(jax.random.key(0), (3, 5))
+    params = {"w": w}
+    loss_fn = lambda p: jnp.sum(jnp.tanh(p["w"]) ** 2) + 0.1 * jnp.sum(p["w"] ** 4)
+    key = jax.random.key(1)
+    (rows,) = L.hessian_directions(loss_fn, params, key, k=1, filter_axis=0, num_iters=15)
+    (cols,) = L.hessian_directions(loss_fn, params, key, k=1, num_iters=15)
+    np.testing.assert_allclose(
+        jnp.linalg.norm(rows["w"], axis=1), jnp.linalg.norm(w, axis=1), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        jnp.linalg.norm(cols["w"], axis=0), jnp.linalg.norm(w, axis=0), rtol=1e-5
+    )

@@ -112,10 +112,11 @@ def _metrics(joint, names, wanted: str):
 def _direction(spec: str, layer, params, seed: int, norm, ignore, axis: int):
     if spec.startswith("random"):
         seed = int(spec.split(":", 1)[1]) if ":" in spec else seed
-        extra = {"filter_axis": layer.filter_axis} if hasattr(layer, "filter_axis") else {}
-        d = random_direction(jax.random.key(seed), params, norm=norm, ignore=ignore, **extra)
-        return d, {"key": seed, "norm": norm, "ignore": ignore,
-                   "filter_axis": getattr(layer, "filter_axis", -1)}  # fmt: skip
+        filter_axis = getattr(layer, "filter_axis", -1)  # adapters record their kernel layout
+        d = random_direction(
+            jax.random.key(seed), params, norm=norm, ignore=ignore, filter_axis=filter_axis
+        )
+        return d, {"key": seed, "norm": norm, "ignore": ignore, "filter_axis": filter_axis}
     if not os.path.exists(spec):
         raise UsageError(f"direction {spec!r} is neither 'random[:SEED]', 'none' nor a file.")
     dirs = load_directions(spec, like=params)

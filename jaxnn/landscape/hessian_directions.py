@@ -41,12 +41,13 @@ def hessian_directions(
     *,
     norm: str | None = "filter",
     ignore: str | None = "biasbn",
+    filter_axis: int | Any = -1,
     num_iters: int = 100,
     tol: float = 1e-6,
 ) -> list[Any]:
     """The top-k Hessian eigenvectors at `params` as normalized plotting directions.
 
-    `d_i = normalize_direction(s_i u_i, params, norm, ignore)` where
+    `d_i = normalize_direction(s_i u_i, params, norm, ignore, filter_axis)` where
     `H(params) u_i = lambda_i u_i`, `lambda_1 >= ... >= lambda_k` the
     algebraically largest eigenvalues, `||u_i|| = 1` and the sign `s_i` makes
     the largest-magnitude entry of `u_i` positive.
@@ -60,7 +61,11 @@ def hessian_directions(
       norm: `"filter" | "layer" | "model" | None` (None: the unit eigenvectors).
       ignore: `"biasbn"` zeroes bias / norm leaves (`ndim <= 1`), as for
         `random_direction`; None keeps them.
-      num_iters, tol: passed to `hessian_top_eigenvalues`.
+      filter_axis: the output axis of each kernel, an int or a pytree of ints
+        like `params` (`-1` for `(in, out)`/HWIO, `0` for `(out, in)`/OIHW;
+        an adapter's `layer.filter_axis`), as for `random_direction`.
+      num_iters: Krylov steps, passed to `hessian_top_eigenvalues`.
+      tol: convergence tolerance, passed to `hessian_top_eigenvalues`.
 
     Returns:
       A list of k pytrees like `params` (in the parameters' dtypes), sharpest first.
@@ -78,5 +83,5 @@ def hessian_directions(
         u = jax.tree.map(
             lambda v, p, i=i: v[i].astype(jnp.result_type(p)), eig.eigenvectors, params
         )
-        out.append(normalize_direction(_fixed_sign(u), params, norm, ignore))
+        out.append(normalize_direction(_fixed_sign(u), params, norm, ignore, filter_axis))
     return out
