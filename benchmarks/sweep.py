@@ -54,8 +54,7 @@ import jaxnn.optim as jo
 from benchmarks._common import print_table, time_interleaved, write_result
 from benchmarks._models import jaxnn_cnn, jaxnn_mlp, mnist1d_arrays, target
 from jaxnn import layers, train
-from jaxnn._engine import jaxpr_bytes
-from jaxnn.train import sweep, sweep_chunk_size
+from jaxnn.train import sweep, sweep_bytes_per_run, sweep_chunk_size
 
 NAME = "sweep"
 NUM_LRS, NUM_SEEDS, STEPS = 16, 4, 100
@@ -115,12 +114,6 @@ def make_runs(steps: int) -> dict[str, Callable]:
     }
 
 
-def bytes_per_run(run: Callable, lr: jax.Array, seed: jax.Array) -> int:
-    """The estimate `sweep` uses: every intermediate of one run's jaxpr plus its output."""
-    jaxpr, out = jax.make_jaxpr(run, return_shape=True)(lr, seed)
-    return jaxpr_bytes(jaxpr) + int(np.prod(out.shape)) * np.dtype(out.dtype).itemsize
-
-
 def _one_model(name: str, run: Callable, grid: dict, repeats: int, scan_chunks: bool) -> dict:
     runs = int(np.prod([v.shape[0] for v in grid.values()]))
     single = jax.jit(run)
@@ -151,7 +144,7 @@ def _one_model(name: str, run: Callable, grid: dict, repeats: int, scan_chunks: 
             f"sweep/{name}: the first losses of sweep and of the loop differ by {first:.3g} "
             "relative (allowed 1e-5): they do not compute the same runs."
         )
-    per_run = bytes_per_run(run, grid["lr"][0], grid["seed"][0])
+    per_run = sweep_bytes_per_run(run, grid)
     row = {
         "model": name,
         "runs": runs,

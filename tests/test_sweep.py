@@ -84,3 +84,15 @@ def test_bad_grid_is_reported_before_compiling(grid, words):
     with pytest.raises((TypeError, ValueError)) as err:
         sweep(lambda lr: lr * 2, grid)
     assert words in str(err.value)
+
+
+def test_the_public_memory_estimate_is_the_one_sweep_sizes_its_chunks_with():
+    """`sweep_chunk_size(sweep_bytes_per_run(run, grid), N)` bounds the chunk `sweep` picks."""
+    w = jnp.ones((64, 64))
+    run = lambda a, b: jnp.sum(jnp.tanh(w * a) @ (w * b))
+    grid = {"a": jnp.linspace(0.1, 1.0, 6), "b": jnp.linspace(0.5, 2.0, 5)}
+    per_run = train.sweep_bytes_per_run(run, grid)
+    assert per_run >= 3 * w.nbytes  # at least w*a, tanh(.) and w*b are held at once
+    _, info = train.sweep(run, grid, return_info=True)
+    per_device = -(-30 // jax.device_count())
+    assert info.chunk_size <= train.sweep_chunk_size(per_run, per_device)

@@ -56,7 +56,7 @@ from jaxnn.train._result import FitResult
 from jaxnn.train._scan import train_scan
 from jaxnn.train._state import TrainState, init_train_state
 from jaxnn.train._step import global_norm, make_train_step
-from jaxnn.train._sweep import sweep, sweep_chunk_size
+from jaxnn.train._sweep import sweep, sweep_bytes_per_run, sweep_chunk_size
 from jaxnn.train._types import Batch, LossFn, PyTree
 
 __all__ = [
@@ -78,6 +78,7 @@ __all__ = [
     "stateless",
     "supervised_loss",
     "sweep",
+    "sweep_bytes_per_run",
     "sweep_chunk_size",
     "train_scan",
 ]

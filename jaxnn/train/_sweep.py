@@ -53,7 +53,13 @@ import numpy as np
 
 from jaxnn._engine import ById, chunk_for, jaxpr_bytes, map_points
 
-__all__ = ["SWEEP_CPU_BYTES", "SWEEP_CPU_MAX_CHUNK", "sweep", "sweep_chunk_size"]
+__all__ = [
+    "SWEEP_CPU_BYTES",
+    "SWEEP_CPU_MAX_CHUNK",
+    "sweep",
+    "sweep_bytes_per_run",
+    "sweep_chunk_size",
+]
 
 SWEEP_CPU_BYTES = 2 * 2**20  # CPU: runs per chunk * bytes per run stays below this
 SWEEP_CPU_MAX_CHUNK = 256  # CPU: and at most this many runs per chunk
@@ -192,3 +198,15 @@ def sweep(
     )
     out = jax.tree.map(lambda y: y.reshape(*sizes, *y.shape[1:]), out)
     return (out, info) if return_info else out
+
+
+def sweep_bytes_per_run(run_fn: Callable[..., Any], grid: Mapping[str, Any]) -> int:
+    """The memory estimate `sweep` sizes its chunks with, in bytes per run.
+
+    Every intermediate value of one run's jaxpr (loop bodies counted once) plus
+    its outputs; see the module docstring. `sweep_chunk_size(bytes, runs)`
+    turns it into the chunk `sweep(run_fn, grid)` uses on this backend.
+    """
+    values = _check_grid(grid)
+    _check_run_fn(run_fn, tuple(values))
+    return _bytes_per_run(_RunPoint(ById(run_fn), tuple(values)), _spec(values))
