@@ -50,9 +50,17 @@ EXPERIMENTS = [
     "trajectory_pca",
     "linear_interpolation",
     "edge_of_stability",
+    "hessian_outliers",
+    "mnist1d_baselines",
 ]
 # Paper reproductions: quick claims asserted in tests/test_paper_experiments.py.
-PAPERS = {"trajectory_pca", "linear_interpolation", "edge_of_stability"}
+PAPERS = {
+    "trajectory_pca",
+    "linear_interpolation",
+    "edge_of_stability",
+    "hessian_outliers",
+    "mnist1d_baselines",
+}
 
 
 @pytest.mark.parametrize("name", [n for n in EXPERIMENTS if n not in PAPERS])

@@ -12,7 +12,14 @@ import json
 import numpy as np
 import pytest
 
-PAPERS = ["trajectory_pca", "linear_interpolation", "edge_of_stability"]
+# Quick variants over ~30 s CPU on the shared 2-core machine run only with `-m slow`.
+SLOW = ["hessian_outliers", "mnist1d_baselines"]
+PAPERS = [
+    "trajectory_pca",
+    "linear_interpolation",
+    "edge_of_stability",
+    *(pytest.param(name, marks=pytest.mark.slow) for name in SLOW),
+]
 
 
 @pytest.fixture(scope="module", params=PAPERS)
@@ -32,6 +39,16 @@ def test_quick_claim_holds_and_files_written(result):
         assert (folder / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     failed = [c for c in metrics["checks"] if not c["holds"]]
     assert metrics["claim_holds"], f"{name}: failed checks {failed}"
+
+
+def test_outlier_count_finds_the_largest_gap():
+    from experiments.hessian_outliers import outlier_count
+
+    spectrum = np.array([50.0, 40, 35, 30, 3.0, 2.9, 2.8, 2.7, 2.6, 2.5])  # 4 outliers, 12x gap
+    assert outlier_count(spectrum, 4) == (4, 10.0)
+    flat = np.geomspace(10.0, 1.0, 10)  # no edge: equal ratios, first position wins
+    count, ratio = outlier_count(flat, 4)
+    assert count == 1 and abs(ratio - 10 ** (1 / 9)) < 1e-12
 
 
 def test_barrier_is_height_above_the_chord():
