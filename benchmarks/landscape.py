@@ -32,6 +32,22 @@ How:
   ``2 n (40*256 + 256*256 + 256*10)`` per point for ``n`` examples
   (biases, ReLU and the loss are not counted), times the grid points.
 
+Landscape studies (same model and directions):
+
+* Convexity map (``landscape.convexity_map``, Li et al. 2018 §6): a 9 x 9 grid
+  (``--quick``: 3 x 3) over the first 1000 examples (quick: 100), 20 Lanczos
+  steps per point (quick: 10), against the per-point loop of Li et al.'s
+  ``plot_hessian_eig.py`` (two ``hessian_top_eigenvalues`` calls per point, for
+  ``f`` and ``-f``, the same number of steps, ``tol=0`` so neither stops early);
+  ``convexity_map`` runs with ``chunk_size=9`` (on a CPU the memory-budget
+  default is 1 point per chunk, about 1.8x slower than 9 here).
+  Reported: ``convexity_points_per_second`` and ``convexity_speedup_vs_loop``.
+* Resume overhead: ``compute_surface`` (loss and accuracy from one forward pass)
+  on the slice grid with ``path=`` (a fresh HDF5 file per call, every block
+  flushed) vs ``path=None``, interleaved, 3 rounds, min times;
+  ``resume_overhead`` is ``t(path) / t(no path) - 1`` (target < 5 %), and
+  ``blocking_overhead`` is ``t(no path) / t(slice_2d with the same chunk) - 1``.
+
 Summary: ``speedup_vs_loop`` (loop time / slice_2d time at the default chunk
 size), ``fraction_of_matmul_peak`` and ``points_per_second`` (default chunk
 size), with ``best_*`` counterparts over the chunk sizes tried,
@@ -41,6 +57,7 @@ reference already is to the ceiling) and ``speedup_vs_loop_100_examples``.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +75,8 @@ EXAMPLES, QUICK_EXAMPLES = 4000, 1000
 CHUNKS, QUICK_CHUNKS = (None, 1, 4, 16, 64), (None, 1, 16)
 MATMUL, QUICK_MATMUL = 2048, 1024
 SMALL = 100  # examples in the overhead-bound comparison
+CONVEXITY, QUICK_CONVEXITY = (9, 1000, 20), (3, 100, 10)  # grid, examples, Lanczos steps
+CONVEXITY_CHUNK = 9  # points per vmapped chunk (the CPU default, 1, runs a point at a time)
 
 
 def reference_loop(loss_fn, params, dx, dy, xs, ys) -> np.ndarray:
@@ -120,6 +139,77 @@ def _time_slices(loss_fn, params, dx, dy, xs, ys, chunks):
     return t, chunk_used, z_max_diff
 
 
+def _convexity(model, state, params, dx, dy, x, y, quick: bool) -> dict:
+    """convexity_map vs Li et al.'s per-point eigen-solver loop (see the module docstring)."""
+    grid, examples, steps = QUICK_CONVEXITY if quick else CONVEXITY
+    loss_fn = landscape.model_loss(model, state, (x[:examples], y[:examples]),
+                                   losses.softmax_cross_entropy)  # fmt: skip
+    neg = lambda p: -loss_fn(p)
+    xs = ys = jnp.linspace(-1.0, 1.0, grid)
+    key = jax.random.key(0)
+
+    def loop():
+        out = []
+        for b in np.asarray(ys):
+            for a in np.asarray(xs):
+                p = jax.tree.map(lambda w, u, v: w + a * u + b * v, params, dx, dy)  # noqa: B023
+                hi = landscape.hessian_top_eigenvalues(loss_fn, p, key, num_iters=steps, tol=0.0)
+                lo = landscape.hessian_top_eigenvalues(neg, p, key, num_iters=steps, tol=0.0)
+                out.append(float(-lo.eigenvalues[0]) / float(hi.eigenvalues[0]))
+        return jnp.abs(jnp.asarray(out))
+
+    vmapped = lambda: landscape.convexity_map(loss_fn, params, dx, dy, xs, ys, num_iters=steps,
+                                              chunk_size=CONVEXITY_CHUNK)  # fmt: skip
+    t = time_interleaved({"loop": loop, "convexity_map": vmapped}, repeats=1)
+    points = grid * grid
+    return {
+        "grid": [grid, grid], "examples": examples, "lanczos_steps": steps,
+        "chunk_size": CONVEXITY_CHUNK,
+        "loop_seconds": t["loop"]["min"], "seconds": t["convexity_map"]["min"],
+        "points_per_second": points / t["convexity_map"]["min"],
+        "speedup_vs_loop": t["loop"]["min"] / t["convexity_map"]["min"],
+    }  # fmt: skip
+
+
+def _resume_overhead(model, state, params, dx, dy, x, y, xs, ys) -> dict:
+    """compute_surface with path= (fresh file per call) vs without vs slice_2d."""
+
+    def joint(p):
+        out, _ = model.apply(p, state, x, train=False)
+        acc = jnp.mean(jnp.argmax(out, axis=-1) == y).astype(out.dtype)
+        return {"loss": losses.softmax_cross_entropy(out, y), "accuracy": acc}
+
+    chunk = landscape.default_chunk_size(params, len(xs) * len(ys), lambda p: joint(p)["loss"])
+    loss_only = lambda p: joint(p)["loss"]
+    folder = tempfile.mkdtemp(prefix="jaxnn-bench-")
+    target_file = Path(folder) / "surface.h5"
+
+    def with_path():
+        target_file.unlink(missing_ok=True)
+        s = landscape.compute_surface(joint, params, dx, dy, xs, ys, path=target_file,
+                                      chunk_size=chunk, progress=False)  # fmt: skip
+        return jnp.asarray(s.values["loss"])
+
+    def no_path():
+        s = landscape.compute_surface(joint, params, dx, dy, xs, ys, chunk_size=chunk,
+                                      progress=False)  # fmt: skip
+        return jnp.asarray(s.values["loss"])
+
+    sliced = lambda: landscape.slice_2d(loss_only, params, dx, dy, xs, ys, chunk_size=chunk)
+    t = time_interleaved({"path": with_path, "no_path": no_path, "slice_2d": sliced},
+                         repeats=3)  # fmt: skip
+    target_file.unlink(missing_ok=True)
+    Path(folder).rmdir()
+    return {
+        "chunk_size": chunk,
+        "seconds_path": t["path"]["min"],
+        "seconds_no_path": t["no_path"]["min"],
+        "seconds_slice_2d": t["slice_2d"]["min"],
+        "resume_overhead": t["path"]["min"] / t["no_path"]["min"] - 1,
+        "blocking_overhead": t["no_path"]["min"] / t["slice_2d"]["min"] - 1,
+    }  # fmt: skip
+
+
 def run(quick: bool, out_dir: str | Path) -> dict:
     grid = QUICK_GRID if quick else GRID
     n_examples = QUICK_EXAMPLES if quick else EXAMPLES
@@ -142,6 +232,8 @@ def run(quick: bool, out_dir: str | Path) -> dict:
     small_loss = landscape.model_loss(model, state, small_data, losses.softmax_cross_entropy)
     t_small, small_chunks, small_diff = _time_slices(small_loss, params, dx, dy, xs, ys, (None,))
     z_max_diff = max(z_max_diff, small_diff)
+    convexity = _convexity(model, state, params, dx, dy, x, y, quick)
+    resume = _resume_overhead(model, state, params, dx, dy, x, y, xs, ys)
     rates.append(matmul_rate(mm_size))
     peak = max(rates)
 
@@ -187,7 +279,17 @@ def run(quick: bool, out_dir: str | Path) -> dict:
         "matmul_gflop_per_s": peak / 1e9,
         f"speedup_vs_loop_{SMALL}_examples": small["speedup_vs_loop"],
         "z_max_relative_difference": z_max_diff,
+        "convexity_points_per_second": convexity["points_per_second"],
+        "convexity_speedup_vs_loop": convexity["speedup_vs_loop"],
+        "resume_overhead": resume["resume_overhead"],
+        "blocking_overhead": resume["blocking_overhead"],
     }
+    print_table([convexity], ["grid", "examples", "lanczos_steps", "loop_seconds", "seconds",
+                              "points_per_second", "speedup_vs_loop"],
+                title=f"{NAME}: convexity map vs per-point loop")  # fmt: skip
+    print_table([resume], ["chunk_size", "seconds_path", "seconds_no_path", "seconds_slice_2d",
+                           "resume_overhead", "blocking_overhead"],
+                title=f"{NAME}: compute_surface with a file vs without")  # fmt: skip
     result = {
         "config": {
             "grid": [grid, grid],
@@ -201,6 +303,8 @@ def run(quick: bool, out_dir: str | Path) -> dict:
             "repeats": 1,
         },
         "rows": rows,
+        "convexity": convexity,
+        "resume": resume,
         "summary": summary,
         "targets": {
             "speedup_vs_loop": target(
@@ -210,6 +314,11 @@ def run(quick: bool, out_dir: str | Path) -> dict:
                 "fraction_of_matmul_peak >= 0.5",
                 summary["fraction_of_matmul_peak"],
                 summary["fraction_of_matmul_peak"] >= 0.5,
+            ),
+            "resume_overhead": target(
+                "resume_overhead < 0.05",
+                summary["resume_overhead"],
+                summary["resume_overhead"] < 0.05,
             ),
         },
     }

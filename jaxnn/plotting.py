@@ -181,3 +181,35 @@ def save(fig, path, *, dpi=None):
     fig.savefig(buf, format="png", dpi=dpi or fig.dpi)
     write_bytes(path, buf.getvalue())
     return path
+
+
+# --- Landscape-study figures (used by `python -m jaxnn.landscape`) --------------------------------
+
+__all__ += ["surface_pngs"]
+
+
+def surface_pngs(xs, ys, Z, prefix, *, label="loss", log=False, path=None):
+    """Contour, filled-contour and 3-D surface PNGs of one `(len(ys), len(xs))` grid.
+
+    Writes `<prefix>_contour.png`, `<prefix>_filled.png` and `<prefix>_3d.png`
+    (NaN points, not yet computed, are left blank), each with a colour bar
+    labelled `label`; `path` (an `(n, 2)` array, e.g. a projected trajectory)
+    is drawn on the two contour plots. Returns the three paths.
+    """
+    z = np.asarray(Z, dtype=float)
+    out = []
+    for kind in ("contour", "filled"):
+        fig, ax = new_figure()
+        cs = contour(ax, xs, ys, z, log=log, filled=kind == "filled", colorbar=False)
+        fig.colorbar(cs, ax=ax, label=label)
+        if path is not None:
+            trajectory(ax, path)
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        out.append(save(fig, f"{prefix}_{kind}.png"))
+    fig, ax = new_figure(projection="3d")
+    surf = surface(ax, xs, ys, np.where(np.isfinite(z), z, np.nan), log=log)
+    ax.set_zlabel(f"log10 {label}" if log else label)
+    fig.colorbar(surf, ax=ax, label=f"log10 {label}" if log else label, shrink=0.6)
+    out.append(save(fig, f"{prefix}_3d.png"))
+    return out

@@ -43,7 +43,8 @@ MACHINE_KEYS = {
 SUMMARY_KEYS = {
     "optimizer_step": {"max_ratio", "median_ratio", "best_fraction_of_bandwidth"},
     "train_step": {"max_ratio_vs_flax", "samples_per_second"},
-    "landscape": {"speedup_vs_loop", "fraction_of_matmul_peak", "points_per_second"},
+    "landscape": {"speedup_vs_loop", "fraction_of_matmul_peak", "points_per_second",
+                  "convexity_points_per_second", "resume_overhead"},
     "hessian": {"hvp_over_grad", "top_eigenvalue_seconds"},
     "sweep": {"speedup_vs_sequential"},
 }

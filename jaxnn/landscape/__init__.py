@@ -13,6 +13,14 @@ dataset). Conventions for each part are in the module docstrings:
   `hessian_trace` (Hutchinson), `hessian_spectrum` (stochastic Lanczos
   quadrature) and `spectral_density`.
 * `lossfns`: `dataset_loss`, `model_loss`.
+* `compute` / `surface` / `export`: `compute_surface`, `compute_curve` (many
+  metrics on a grid, resumable from an HDF5 file in Li et al.'s layout) and
+  `Surface` (`save`, `load`, `to_vtk`, `to_html`); `save_directions`,
+  `load_directions`.
+* `planes`, `connectivity`: `plane_through` (Garipov et al. 2018's plane through
+  three solutions) and `connect` (a trained Bezier / polygonal-chain curve).
+* `epsilon_sharpness`: `sharpness` (Keskar et al. 2017), `convexity_map` (Li et al. 2018, §6),
+  `basins`: `basin_width`, `count_local_minima`.
 
 Example:
     >>> from jaxnn import landscape
@@ -22,6 +30,11 @@ Example:
     >>> Z = landscape.slice_2d(loss_fn, params, dx, dy, xs, ys)   # (51, 51)
 """
 
+from jaxnn.landscape._hdf5 import load_directions, save_directions
+from jaxnn.landscape.basins import BasinWidth, basin_width, count_local_minima
+from jaxnn.landscape.compute import compute_curve, compute_surface
+from jaxnn.landscape.connectivity import Connection, connect, curve_point
+from jaxnn.landscape.convexity import ConvexityMap, convexity_map
 from jaxnn.landscape.curvature import (
     HessianEigen,
     Spectrum,
@@ -34,7 +47,9 @@ from jaxnn.landscape.curvature import (
     spectral_density,
 )
 from jaxnn.landscape.directions import normalize_direction, random_direction
+from jaxnn.landscape.epsilon_sharpness import SharpnessInfo, sharpness
 from jaxnn.landscape.lossfns import dataset_loss, model_loss
+from jaxnn.landscape.planes import Plane, plane_through
 from jaxnn.landscape.slices import (
     SliceInfo,
     default_chunk_size,
@@ -42,9 +57,27 @@ from jaxnn.landscape.slices import (
     slice_1d,
     slice_2d,
 )
+from jaxnn.landscape.surface import Surface
 from jaxnn.landscape.trajectory import PCADirections, pca_directions, project
 
 __all__ = [
+    "BasinWidth",
+    "Connection",
+    "ConvexityMap",
+    "Plane",
+    "SharpnessInfo",
+    "Surface",
+    "basin_width",
+    "compute_curve",
+    "compute_surface",
+    "connect",
+    "convexity_map",
+    "count_local_minima",
+    "curve_point",
+    "load_directions",
+    "plane_through",
+    "save_directions",
+    "sharpness",
     "HessianEigen",
     "PCADirections",
     "SliceInfo",
