@@ -49,6 +49,7 @@ EXPERIMENTS = [
     "sharp_vs_flat",
     "trajectory_pca",
     "linear_interpolation",
+    "mode_connectivity",
     "edge_of_stability",
     "hessian_outliers",
     "mnist1d_baselines",
@@ -57,6 +58,7 @@ EXPERIMENTS = [
 PAPERS = {
     "trajectory_pca",
     "linear_interpolation",
+    "mode_connectivity",
     "edge_of_stability",
     "hessian_outliers",
     "mnist1d_baselines",

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 # Quick variants over ~30 s CPU on the shared 2-core machine run only with `-m slow`.
-SLOW = ["hessian_outliers", "mnist1d_baselines"]
+SLOW = ["mode_connectivity", "hessian_outliers", "mnist1d_baselines"]
 PAPERS = [
     "trajectory_pca",
     "linear_interpolation",
