@@ -4,7 +4,7 @@ Command::
 
     python -m experiments run mode_connectivity [--quick]
 
-Runtime: RUNTIME (2-core CPU shared with other jobs at load ~10,
+Runtime: ~76 s quick, ~97 s full (2-core CPU shared with other jobs at load ~10,
 compilation included; an idle machine is ~3× faster).
 
 Setup. A ReLU MLP 40 → 64 → 64 → 10 is trained on MNIST-1D training signals
@@ -25,9 +25,13 @@ Claim on numbers, every pair: the straight segment has a barrier above
 
 Paper vs ours. Garipov et al. (CIFAR-10/100, VGG/ResNet): the curve's
 train loss stays within ≈ the endpoints' (their Fig. 1/2, barrier ~0),
-while the segment passes through loss near chance. Ours: see RESULTS.
+while the segment passes through loss near chance. Ours (full, 2 pairs):
+segment barriers 4.0 and 4.3 nats, trained-curve barriers 0.038 and 0.039
+nats (0.9 % of the segment's) with endpoint losses ≈ 0.01; quick (500
+signals): 2.3 / 2.6 nats against 0.012 (0.5 %).
 What was scaled: MNIST-1D and a small MLP; 3 seeds, 2 pairs; curve
-training shortened (CURVE_STEPS steps).
+training shortened (500 Adam steps; quick: 500 signals, 500 SGD steps,
+200 curve steps).
 """
 
 from __future__ import annotations

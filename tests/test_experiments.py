@@ -52,6 +52,7 @@ EXPERIMENTS = [
     "mode_connectivity",
     "edge_of_stability",
     "hessian_outliers",
+    "large_batch_sharpness",
     "mnist1d_baselines",
 ]
 # Paper reproductions: quick claims asserted in tests/test_paper_experiments.py.
@@ -61,6 +62,7 @@ PAPERS = {
     "mode_connectivity",
     "edge_of_stability",
     "hessian_outliers",
+    "large_batch_sharpness",
     "mnist1d_baselines",
 }
 
