@@ -4,7 +4,7 @@ Command::
 
     python -m experiments run large_batch_sharpness [--quick]
 
-Runtime: RUNTIME (2-core CPU shared with other jobs at load ~10,
+Runtime: ~58 s quick, ~140 s full (2-core CPU shared with other jobs at load ~10,
 compilation included; an idle machine is ~3× faster).
 
 Setup (as `sharp_vs_flat`). A ReLU MLP 40 → W → W → 10 on MNIST-1D is
@@ -28,17 +28,21 @@ this scale it is comparable to the seed spread).
 
 Paper vs ours. Keskar et al. (their Table 2, networks F1–C4): LB ε-sharpness
 1.5–30× SB's at ε = 1e-3, test accuracy gap 1–5 points. Ours: the claim
-does not survive scaling, and `claim_holds` is false. Quick (3 seeds): LB's
-λ_max is 2.2–2.6× SB's (13–16 vs 6), yet ε-sharpness at ε = 1e-3 is larger
-for LB in 2 of 3 seeds only (SB 4.5 / 2.9 / 3.3, LB 3.6 / 3.1 / 3.6) and at
-ε = 5e-4 *smaller* for LB in every seed (SB 1.9 / 1.2 / 1.4, LB 1.1 / 0.9 /
-1.1). Why: at these radii the metric is dominated by its first-order part
-100·ε·Σ|g_i|(|θ_i| + 1)/(1 + f) (`numbers`: SB 2.0–3.3, LB 0.7–1.1 at
-ε = 1e-3), and the SB iterate, stopped at the target loss under gradient
-noise, has a 3× larger full-batch gradient; the remainder (metric minus
-first-order part, the curvature's share) is larger for LB (≈ 2.5 vs ≈ 1.2).
-Keskar et al. measured converged solutions, where the gradient vanishes.
-Generalization gap SB − LB (quick): +0.027, 95 % CI [−0.040, +0.094].
+holds at ε = 1e-3 but not at 5e-4, so `claim_holds` is false. Full (4
+seeds, loss 0.1): LB's λ_max is 3× SB's (15.8–17.2 vs 5.1–5.6); ε-sharpness
+at ε = 1e-3 is larger for LB in every seed (7.3–9.4 vs 5.0–5.9, 1.3–1.8×)
+but at ε = 5e-4 in 3 of 4 (seed 0: LB 1.96 < SB 2.18). Quick (3 seeds, loss
+0.2): at 1e-3 LB is larger in 2 of 3 seeds, at 5e-4 smaller in all 3. Why:
+at these radii the metric is dominated by its first-order part
+100·ε·Σ|g_i|(|θ_i| + 1)/(1 + f) (`first_order_term`; full, ε = 1e-3: SB
+2.8–3.3, LB 1.3–1.7): the SB iterate, stopped at the target loss under
+gradient noise, has a 2× larger full-batch gradient, and the smaller ε is,
+the more the first-order part outweighs the curvature; the remainder (metric
+minus first-order part, the curvature's share) is larger for LB in every
+seed (full 6.0–7.7 vs 2.2–2.7 at ε = 1e-3). Keskar et al. measured converged
+solutions, where the gradient vanishes. Generalization gap SB − LB, test
+accuracy: full +0.032, 95 % CI [+0.015, +0.049] (every seed positive: SB
+generalizes better, as in the paper); quick +0.027 [−0.040, +0.094].
 What was scaled: MNIST-1D, a 2-hidden-layer MLP, plain SGD instead of
 Adam, 4 seeds (quick: width 64, 2000 signals, target loss 0.2, 3 seeds).
 """
