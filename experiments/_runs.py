@@ -18,19 +18,26 @@ program, so folding an experiment onto it leaves its numbers unchanged.
 `mnist1d(num_train, num_val=0)` is `experiments._common.mnist1d_splits` for
 every experiment: the first `num_train` training signals, optionally the last
 `num_val` of them for validation, and the official test split.
+
+`mnist1d_mlp(width, num_train, seed)` is the problem the landscape papers
+share (a two-hidden-layer ReLU MLP on MNIST-1D with its full-data train and
+test losses), and `barrier(alphas, curve)` the height of a loss curve above
+the chord between its endpoints.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from experiments._common import mnist1d_splits
-from jaxnn import train
+from jaxnn import data, landscape, layers, losses, train
 
-__all__ = ["lr_run", "mnist1d"]
+__all__ = ["MLPProblem", "barrier", "lr_run", "mnist1d", "mnist1d_mlp"]
 
 
 def lr_run(
@@ -86,3 +93,35 @@ def mnist1d(num_train: int, num_val: int = 0) -> dict:
     if num_val <= 0:
         del splits["val"]
     return splits
+
+
+class MLPProblem(NamedTuple):
+    """A two-hidden-layer MLP on MNIST-1D and its full-data losses."""
+
+    model: Any  # layers.mlp([width, width, 10])
+    state: Any  # its (empty) model state
+    train: tuple  # (x, y): the first num_train training signals
+    test: tuple  # (x, y): the official test split
+    loss_fn: Callable  # params -> mean training cross-entropy (landscape.model_loss)
+    test_fn: Callable  # params -> mean test cross-entropy
+
+
+def mnist1d_mlp(width: int, num_train: int, seed: int) -> MLPProblem:
+    """The shared problem of the landscape papers (see the module docstring)."""
+    ds = data.mnist1d()
+    xy = (jnp.asarray(ds.x_train[:num_train]), jnp.asarray(ds.y_train[:num_train]))
+    test = (jnp.asarray(ds.x_test), jnp.asarray(ds.y_test))
+    model = layers.mlp([width, width, 10])
+    _, _, state = model.init(jax.random.key(seed), (-1, xy[0].shape[-1]))
+    loss_fn = landscape.model_loss(model, state, xy, losses.softmax_cross_entropy)
+    test_fn = landscape.model_loss(model, state, test, losses.softmax_cross_entropy)
+    return MLPProblem(model, state, xy, test, loss_fn, test_fn)
+
+
+def barrier(alphas: np.ndarray, curve: np.ndarray) -> float:
+    """max over alpha in [0, 1] of the loss above the chord between the endpoint losses."""
+    inside = (alphas >= 0) & (alphas <= 1)
+    a, c = alphas[inside], curve[inside]
+    i0, i1 = np.argmin(np.abs(alphas)), np.argmin(np.abs(alphas - 1))
+    chord = (1 - a) * curve[i0] + a * curve[i1]
+    return float(np.max(c - chord))

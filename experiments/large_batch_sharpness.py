@@ -56,7 +56,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import Checks, Timer, experiment_dir, finish
-from jaxnn import data, landscape, layers, losses, optim, plotting, train
+from experiments._runs import mnist1d_mlp
+from jaxnn import landscape, optim, plotting, train
 
 ORDER = 310  # place in the gallery and in `list`
 NAME = "large_batch_sharpness"
@@ -119,14 +120,9 @@ def _train_to_target(config: Config, chunk_fn, loss_jit, params, key):
 def run(config: Config, out_dir) -> dict:
     checks = Checks()
     with Timer() as timer:
-        ds = data.mnist1d()
-        n = config.num_train
-        xy = (jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n]))
-        test = (jnp.asarray(ds.x_test), jnp.asarray(ds.y_test))
-        model = layers.mlp([config.width, config.width, 10])
-        _, _, state = model.init(jax.random.key(config.seed), (-1, xy[0].shape[-1]))
-        loss_fn = landscape.model_loss(model, state, xy, losses.softmax_cross_entropy)
-        test_fn = landscape.model_loss(model, state, test, losses.softmax_cross_entropy)
+        model, state, xy, test, loss_fn, test_fn = mnist1d_mlp(
+            config.width, config.num_train, config.seed
+        )
         loss_jit = jax.jit(loss_fn)
         batches = {"SB": config.small_batch, "LB": config.large_batch}
         chunks = {

@@ -40,11 +40,11 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import Checks, Timer, experiment_dir, finish
-from jaxnn import data, landscape, layers, losses, optim, plotting, train
+from experiments._runs import barrier, mnist1d_mlp
+from jaxnn import landscape, optim, plotting, train
 
 ORDER = 270  # place in the gallery and in `list`
 NAME = "linear_interpolation"
@@ -74,15 +74,6 @@ class Config:
         return cls(num_train=1000, num_steps=600, num_seeds=2, num_alphas=31)
 
 
-def barrier(alphas: np.ndarray, curve: np.ndarray) -> float:
-    """max over alpha in [0, 1] of the loss above the chord between the endpoint losses."""
-    inside = (alphas >= 0) & (alphas <= 1)
-    a, c = alphas[inside], curve[inside]
-    i0, i1 = np.argmin(np.abs(alphas)), np.argmin(np.abs(alphas - 1))
-    chord = (1 - a) * curve[i0] + a * curve[i1]
-    return float(np.max(c - chord))
-
-
 def _max_rise(alphas: np.ndarray, curve: np.ndarray) -> float:
     """Largest increase between consecutive points on alpha in [0, 1]."""
     inside = (alphas >= -1e-9) & (alphas <= 1 + 1e-9)
@@ -92,14 +83,9 @@ def _max_rise(alphas: np.ndarray, curve: np.ndarray) -> float:
 def run(config: Config, out_dir) -> dict:
     checks = Checks()
     with Timer() as timer:
-        ds = data.mnist1d()
-        n = config.num_train
-        xy = (jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n]))
-        test = (jnp.asarray(ds.x_test), jnp.asarray(ds.y_test))
-        model = layers.mlp([config.width, config.width, 10])
-        _, _, state = model.init(jax.random.key(config.seed), (-1, xy[0].shape[-1]))
-        loss_fn = landscape.model_loss(model, state, xy, losses.softmax_cross_entropy)
-        test_fn = landscape.model_loss(model, state, test, losses.softmax_cross_entropy)
+        model, state, xy, test, loss_fn, test_fn = mnist1d_mlp(
+            config.width, config.num_train, config.seed
+        )
 
         @jax.jit
         def fit(params, key):

@@ -39,12 +39,11 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import Checks, Timer, experiment_dir, finish
-from experiments.linear_interpolation import barrier
-from jaxnn import data, landscape, layers, losses, optim, plotting, train
+from experiments._runs import barrier, mnist1d_mlp
+from jaxnn import landscape, optim, plotting, train
 
 ORDER = 280  # place in the gallery and in `list`
 NAME = "mode_connectivity"
@@ -112,12 +111,7 @@ def _plane(config: Config, loss_fn, a, b, bend) -> dict:
 def run(config: Config, out_dir) -> dict:
     checks = Checks()
     with Timer() as timer:
-        ds = data.mnist1d()
-        n = config.num_train
-        xy = (jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n]))
-        model = layers.mlp([config.width, config.width, 10])
-        _, _, state = model.init(jax.random.key(config.seed), (-1, xy[0].shape[-1]))
-        loss_fn = landscape.model_loss(model, state, xy, losses.softmax_cross_entropy)
+        model, state, xy, _, loss_fn, _ = mnist1d_mlp(config.width, config.num_train, config.seed)
         sols = _solutions(config, model, state, xy)
         pairs = [(s, s + 1) for s in range(config.num_seeds - 1)]
         conns = [

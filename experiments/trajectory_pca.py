@@ -43,7 +43,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from experiments._common import Checks, Timer, experiment_dir, finish
-from jaxnn import data, landscape, layers, losses, optim, plotting, train
+from experiments._runs import mnist1d_mlp
+from jaxnn import landscape, optim, plotting, train
 
 ORDER = 260  # place in the gallery and in `list`
 NAME = "trajectory_pca"
@@ -119,12 +120,7 @@ def _plane_point(center, dx, dy, c):
 def run(config: Config, out_dir) -> dict:
     checks = Checks()
     with Timer() as timer:
-        ds = data.mnist1d()
-        n = config.num_train
-        xy = (jnp.asarray(ds.x_train[:n]), jnp.asarray(ds.y_train[:n]))
-        model = layers.mlp([config.width, config.width, 10])
-        _, _, state = model.init(jax.random.key(config.seed), (-1, xy[0].shape[-1]))
-        loss_fn = landscape.model_loss(model, state, xy, losses.softmax_cross_entropy)
+        model, state, xy, _, loss_fn, _ = mnist1d_mlp(config.width, config.num_train, config.seed)
         studies = {}
         for name, opt in _optimizers(config).items():
 

@@ -62,6 +62,7 @@ __all__ = [
     "jaxpr_bytes",
     "map_points",
     "plan",
+    "tree_nbytes",
 ]
 
 MAX_CHUNK_BYTES = 256 * 2**20  # accelerators: bounded memory, large vmapped chunks
@@ -107,6 +108,14 @@ def _aval_bytes(var: Any) -> int:
         return math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
     except (AttributeError, TypeError):
         return 0
+
+
+def tree_nbytes(tree: Any) -> int:
+    """Bytes taken by the array leaves of `tree` (arrays or `jax.ShapeDtypeStruct`s)."""
+    return sum(
+        math.prod(np.shape(x)) * np.dtype(getattr(x, "dtype", np.float32)).itemsize
+        for x in jax.tree.leaves(tree)
+    )
 
 
 def jaxpr_bytes(jaxpr: Any) -> int:

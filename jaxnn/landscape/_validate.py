@@ -4,14 +4,17 @@ Every check runs in Python on shapes and dtypes only (the scalar check uses
 `jax.eval_shape`), so bad input is reported before anything is compiled.
 """
 
-import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn._engine import ById, jaxpr_bytes  # noqa: F401  (re-exported for the landscape modules)
+from jaxnn._engine import (  # noqa: F401  (re-exported for the landscape modules)
+    ById,
+    jaxpr_bytes,
+    tree_nbytes,
+)
 
 _MAX_TREE_CHARS = 200
 
@@ -99,11 +102,3 @@ def check_positive_int(name: str, value: Any, allow_none: bool = True) -> None:
         raise TypeError(f"{name} must be a positive int, got {value!r} ({type(value).__name__}).")
     if value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value}.")
-
-
-def tree_nbytes(tree: Any) -> int:
-    """Bytes taken by the array leaves of `tree`."""
-    return sum(
-        math.prod(np.shape(x)) * np.dtype(getattr(x, "dtype", np.float32)).itemsize
-        for x in jax.tree.leaves(tree)
-    )

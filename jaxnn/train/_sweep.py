@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn._engine import ById, chunk_for, jaxpr_bytes, map_points
+from jaxnn._engine import ById, chunk_for, jaxpr_bytes, map_points, tree_nbytes
 
 __all__ = [
     "SWEEP_CPU_BYTES",
@@ -130,10 +130,7 @@ def _bytes_per_run(fn: _RunPoint, spec: tuple) -> int:
     values = {k: jax.ShapeDtypeStruct(shape, dtype) for k, shape, dtype in spec}
     idx = jax.ShapeDtypeStruct((len(spec),), jnp.int32)
     jaxpr, out_shape = jax.make_jaxpr(fn, return_shape=True)(values, idx)  # type: ignore[call-overload]  # mypy misses NamedTuple.__call__
-    out_bytes = sum(
-        int(np.prod(s.shape)) * np.dtype(s.dtype).itemsize for s in jax.tree.leaves(out_shape)
-    )
-    return jaxpr_bytes(jaxpr) + out_bytes
+    return jaxpr_bytes(jaxpr) + tree_nbytes(out_shape)
 
 
 @functools.lru_cache(maxsize=64)
