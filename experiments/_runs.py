@@ -37,7 +37,7 @@ import numpy as np
 from experiments._common import mnist1d_splits
 from jaxnn import data, landscape, layers, losses, train
 
-__all__ = ["MLPProblem", "barrier", "lr_run", "mnist1d", "mnist1d_mlp"]
+__all__ = ["MLPProblem", "barrier", "lr_run", "mnist1d", "mnist1d_mlp", "stack"]
 
 
 def lr_run(
@@ -125,3 +125,12 @@ def barrier(alphas: np.ndarray, curve: np.ndarray) -> float:
     i0, i1 = np.argmin(np.abs(alphas)), np.argmin(np.abs(alphas - 1))
     chord = (1 - a) * curve[i0] + a * curve[i1]
     return float(np.max(c - chord))
+
+
+def stack(trees: Any) -> Any:
+    """Stack a sequence of pytrees with the same structure leaf by leaf (a new leading axis).
+
+    `stack([p_0, ..., p_{n-1}])` holds `p_i` at index `i` of every leaf: the
+    parameters of `n` seeds as one batch for `jax.vmap`.
+    """
+    return jax.tree.map(lambda *a: jnp.stack(a), *trees)

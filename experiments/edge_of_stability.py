@@ -48,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import Checks, Timer, experiment_dir, finish
+from experiments._runs import stack
 from jaxnn import data, landscape, layers, plotting
 
 ORDER = 290  # place in the gallery and in `list`
@@ -159,7 +160,7 @@ def run(config: Config, out_dir) -> dict:
             _, p, _ = model.init(jax.random.fold_in(jax.random.key(config.seed), s), (-1, 40))
             p = (*p[:-1], jax.tree.map(lambda a: a * config.last_scale, p[-1]))
             inits.append(p)
-        stacked = jax.tree.map(lambda *a: jnp.stack(a), *inits)
+        stacked = stack(inits)
         size = sum(a.size for a in jax.tree.leaves(inits[0]))
         v0 = jax.tree.map(lambda a: jnp.ones_like(a) / np.sqrt(size), stacked)
         lrs = jnp.asarray([lr for _, lr in runs], jnp.float32)

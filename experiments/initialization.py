@@ -62,7 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
-from experiments._runs import lr_run, mnist1d
+from experiments._runs import lr_run, mnist1d, stack
 from jaxnn import initializers, layers, losses, optim, plotting, train
 
 ORDER = 190  # place in the gallery and in `list`
@@ -155,11 +155,11 @@ def _forward_stds(act, depth: int, width: int):
     The Dense initializer only matters at init, so one program serves every scheme
     with the same activation.
     """
-    stack = [layers.Dense(width), act] * depth
+    net = [layers.Dense(width), act] * depth
 
     def stds(params, x):
         h, out = x, []
-        for layer, p in zip(stack, params, strict=True):  # layer by layer, to see inside
+        for layer, p in zip(net, params, strict=True):  # layer by layer, to see inside
             h, _ = layer.apply(p, (), h)
             if layer is act:
                 out.append(_std(h))
@@ -177,7 +177,7 @@ def _activation_stds(config: Config, w_init, act, forward, x) -> np.ndarray:
     for s in range(config.num_seeds):
         _, params, _ = model.init(jax.random.fold_in(jax.random.key(config.seed), s), x.shape)
         seeds.append(params)
-    stacked = jax.tree.map(lambda *a: jnp.stack(a), *seeds)
+    stacked = stack(seeds)
     return np.asarray(forward(stacked, x), np.float64)
 
 
@@ -277,7 +277,7 @@ def _symmetry_part(config: Config, checks: Checks) -> dict:
             jax.random.key(config.seed), (-1, xy[0].shape[-1])
         )
         starts.append(p)
-    stacked = jax.tree.map(lambda *a: jnp.stack(a), *starts)
+    stacked = stack(starts)
     loss_fn = train.supervised_loss(model)
     grid = log_grid(config.lr_low, config.lr_high, config.lr_num)
 

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
-from experiments._runs import lr_run, mnist1d
+from experiments._runs import lr_run, mnist1d, stack
 from experiments._tuning import tail_mean, tune_lr
 from jaxnn import diagnostics, layers, losses, optim, plotting, train
 
@@ -109,7 +109,7 @@ def _mnist1d_runs(config: Config):
     # init inside it (truncated-normal draws under three vmaps) dominated the compile time.
     split = [jax.random.split(k) for k in keys]
     inits = [model.init(init_key, (-1, x.shape[1]))[1] for init_key, _ in split]
-    stacked = jax.tree.map(lambda *a: jnp.stack(a), *inits)
+    stacked = stack(inits)
     train_keys = jnp.stack([train_key for _, train_key in split])
 
     def one(peak, params, train_key, annealed):

@@ -53,7 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
-from experiments._runs import lr_run, mnist1d
+from experiments._runs import lr_run, mnist1d, stack
 from experiments._tuning import sweep
 from jaxnn import layers, losses, optim, plotting, train
 
@@ -143,7 +143,7 @@ def _scan_runs(config: Config, splits, inits, state, grids) -> dict:
     s = config.num_seeds
     col = lambda j: np.repeat([r[j] for r in rows], s).astype(np.float32)  # noqa: E731
     seeds = np.tile(np.arange(s), len(rows))
-    stacked = jax.tree.map(lambda *a: jnp.stack(a), *inits)
+    stacked = stack(inits)
     run = lr_run(  # the "rate" of this run is the weight decay; loss and key are per run
         train.supervised_loss(_net(config.width, 0.0)),
         lambda wd: optim.adamw(config.lr, weight_decay=wd),

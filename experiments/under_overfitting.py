@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
+from experiments._runs import stack
 from jaxnn import data, losses, plotting
 
 ORDER = 210  # place in the gallery and in `list`
@@ -176,7 +177,7 @@ def run(config: Config, out_dir) -> dict:
         lams = log_grid(config.lam_low, config.lam_high, config.lam_num)
         seeds = [config.seed + i for i in range(config.num_datasets + 1)]
         loaded = [_load(config, s) for s in seeds]
-        fits = _fit_all(config, jax.tree.map(lambda *a: jnp.stack(a), *loaded), lams)
+        fits = _fit_all(config, stack(loaded), lams)
         sets = loaded[0]  # the dataset shown
         fit = jax.tree.map(lambda a: a[0], fits)
         train_err, val_err = fit["degree"]["train"], fit["degree"]["val"]

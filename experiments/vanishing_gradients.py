@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import Checks, Timer, experiment_dir, finish, log_grid
-from experiments._runs import lr_run, mnist1d
+from experiments._runs import lr_run, mnist1d, stack
 from experiments._tuning import tail_mean, tune_lr
 from jaxnn import initializers, layers, optim, plotting, train
 
@@ -126,7 +126,7 @@ def _init_stack(model, config: Config, shape):
     for s in range(config.num_seeds):
         _, params, state = model.init(jax.random.fold_in(jax.random.key(config.seed), s), shape)
         seeds.append(params)
-    return jax.tree.map(lambda *a: jnp.stack(a), *seeds), state
+    return stack(seeds), state
 
 
 def _tune(config: Config, loss_fn, params, state, xy, grid):
