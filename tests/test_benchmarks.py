@@ -100,7 +100,18 @@ def test_registry_finds_exactly_these_benchmarks():
     assert set(SUMMARY_KEYS) <= set(BENCHMARKS)
 
 
-@pytest.mark.parametrize("name", sorted(SUMMARY_KEYS))
+# The sweep benchmark's quick variant trains 5 models x 2 programs x several chunk sizes
+# (~2 CPU-minutes); it runs in the slow suite, `tests/test_sweep.py` covers `train.sweep`.
+_SLOW_QUICK = {"sweep"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n in _SLOW_QUICK else n
+        for n in sorted(SUMMARY_KEYS)
+    ],
+)
 def test_quick_benchmark_writes_complete_json(name, tmp_path):
     returned = get(name).run(quick=True, out_dir=tmp_path)
     result = check_result_file(tmp_path / f"{name}.json", name, SUMMARY_KEYS[name])
