@@ -37,7 +37,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import diagnostics
-from jaxnn.train import sweep as train_sweep
 
 __all__ = [
     "Criterion",
@@ -170,14 +169,15 @@ class TuneResult(NamedTuple):
 
 
 def sweep(make_curve: Callable[[jax.Array], Any], grid: np.ndarray) -> Any:
-    """`make_curve` evaluated at every value of `grid` in one compiled program.
+    """`make_curve` evaluated at every row of `grid` in one `jit(vmap(...))` call.
 
-    This is `jaxnn.train.sweep` over one axis (`{"lr": grid}`): chunked `vmap`
-    inside one `jit`, sharded over all devices, with the backend's chunk rule.
+    Unlike `jaxnn.train.sweep` (a cartesian product of 1-D axes, chunked), the
+    rows here may themselves be vectors (e.g. `(lr, rate)` pairs), and the whole
+    grid is one vmapped batch: the learning-rate grids of a tuning run are small.
 
     Args:
-      make_curve: a pure function of one traced scalar.
-      grid: the 1-D array of values.
+      make_curve: a pure function of one traced row of `grid` (a scalar for a 1-D grid).
+      grid: the array of values, one per row.
 
     Returns:
       `make_curve`'s output pytree, stacked over the grid, as numpy arrays.
@@ -185,8 +185,7 @@ def sweep(make_curve: Callable[[jax.Array], Any], grid: np.ndarray) -> Any:
     if not callable(make_curve):
         raise TypeError(f"make_curve must be a function lr -> losses, got {make_curve!r}.")
     values = jnp.asarray(np.asarray(grid), dtype=jnp.result_type(float))
-    out = train_sweep(lambda lr: make_curve(lr), {"lr": values})
-    return jax.tree.map(np.asarray, out)
+    return jax.tree.map(np.asarray, jax.jit(jax.vmap(make_curve))(values))
 
 
 def _check_grid(grid: Any) -> np.ndarray:
