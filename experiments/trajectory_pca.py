@@ -87,7 +87,9 @@ def _optimizers(config: Config) -> dict:
 
 def _study(config: Config, loss_fn, traj, center) -> dict:
     """PCA plane of one stacked trajectory: ratios, coordinates, off-plane, loss grid."""
-    (dx, dy), ratio = landscape.pca_directions(traj, center=center)
+    # off_plane_t of the library is relative to ||theta_t - center||; the claim below uses
+    # the distance relative to the start, ||theta_0 - theta_n|| (Li et al.'s picture scale)
+    (dx, dy), ratio, off_plane_t = landscape.pca_directions(traj, center=center)
     coords = np.asarray(landscape.project(traj, center, dx, dy), np.float64)
     flat = np.asarray(jax.vmap(lambda p: ravel_pytree(p)[0])(traj), np.float64)
     res = flat - np.asarray(ravel_pytree(center)[0], np.float64)[None]
@@ -106,6 +108,7 @@ def _study(config: Config, loss_fn, traj, center) -> dict:
         "ratio": np.asarray(ratio, np.float64),
         "coords": coords,
         "off_plane": dist,
+        "off_plane_per_checkpoint": np.asarray(off_plane_t, np.float64),
         "xs": xs,
         "ys": ys,
         "loss": z,
@@ -154,6 +157,7 @@ def run(config: Config, out_dir) -> dict:
                 "plane_loss_start_end": [st["plane_loss_on_path"][0], st["plane_loss_on_path"][-1]],
                 "coords": st["coords"],
                 "off_plane_relative": st["off_plane"],
+                "off_plane_per_checkpoint": st["off_plane_per_checkpoint"],
                 "plane": {"xs": st["xs"], "ys": st["ys"], "loss": st["loss"]},
             }
             for (name, s), st in studies.items()
