@@ -58,7 +58,11 @@ def test_every_folder_and_public_module_is_named() -> None:
     folders = [
         f"{d.name}/"
         for d in ROOT.iterdir()
-        if d.is_dir() and not d.name.startswith(".") and d.name not in _IGNORED
+        if d.is_dir()
+        and not d.name.startswith(".")
+        and d.name not in _IGNORED
+        and not d.name.endswith(".egg-info")  # written by `pip install -e .`
+        and not d.name.startswith("__")  # __pycache__
     ]
     modules = [_module_path(name) for name in _public_modules()]
     missing = sorted(p for p in folders + modules if p not in paths)
