@@ -4,7 +4,7 @@
 results file write with; `write_text` and `write_json` build on it.
 
 A file is either complete or absent: each writer writes to a temporary file
-(`.NAME.XXXX.tmp`) in the destination folder and renames it into place with
+(`.NAME.<random>.tmp`) in the destination folder and renames it into place with
 `os.replace`, which is atomic on POSIX and Windows. A run killed halfway
 leaves the previous file intact (and at worst a stale `.tmp` file, which
 `remove_stale_temporaries` deletes).
@@ -234,7 +234,7 @@ def read_json(path: str | os.PathLike, *, arrays: bool = False) -> Any:
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
-    """Delete the `.NAME.XXXX.tmp` files a killed writer left in `folder`.
+    """Delete the `.NAME.<random>.tmp` files a killed writer left in `folder`.
 
     Only call it when no other writer is working in `folder`: a temporary
     file being written is indistinguishable from a stale one.

@@ -16,7 +16,7 @@ Conventions
 * Concrete hyperparameters are validated when the optimizer is built: a
   negative learning rate, ``b1``/``b2`` outside [0, 1) or a negative ``eps``
   raise a ``ValueError`` naming the argument.
-* Beyond DESIGN.md's signatures, optax's optional ``accumulator_dtype``
+* Beyond the signatures of docs/design.md, optax's optional ``accumulator_dtype``
   (`sgd`) and ``mu_dtype`` (`adam`, `adamw`) are accepted in
   the same positions so that positional calls written for optax work.
 * `noisy_sgd` requires a ``key`` (randomness is explicit in jaxnn; optax
