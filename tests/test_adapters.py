@@ -90,6 +90,7 @@ def _filter_norms(w, axis):
 # ------------------------------------------------------------------ flax.linen
 
 
+@pytest.mark.slow  # ~60 CPU-s; the equinox test keeps the same checks in the default run
 def test_flax_linen_cnn_with_batchnorm_and_dropout():
     ns = _guide(0)  # docs/guide/your_own_model.md: a CNN with BatchNorm and Dropout, fit
     module, layer, res, x, y = ns["module"], ns["layer"], ns["res"], ns["x"], ns["y"]
@@ -149,6 +150,7 @@ def test_flax_linen_train_kwarg_conventions_and_round_trip():
 # ------------------------------------------------------------------ nnx
 
 
+@pytest.mark.slow  # ~60 CPU-s; the equinox test keeps the same checks in the default run
 def test_nnx_mlp_fit_slice_hessian_and_round_trip():
     ns = _guide(1)  # an nnx MLP with BatchNorm and Dropout, fit
     model, layer, res, x, y = ns["model"], ns["layer"], ns["res"], ns["x"], ns["y"]

@@ -100,9 +100,10 @@ def test_registry_finds_exactly_these_benchmarks():
     assert set(SUMMARY_KEYS) <= set(BENCHMARKS)
 
 
-# The sweep benchmark's quick variant trains 5 models x 2 programs x several chunk sizes
-# (~2 CPU-minutes); it runs in the slow suite, `tests/test_sweep.py` covers `train.sweep`.
-_SLOW_QUICK = {"sweep"}
+# These quick variants take 40-150 CPU-s each (the sweep one trains 5 models x 2 programs x
+# several chunk sizes); they run in the slow suite, and the functions they time are tested in
+# tests/test_sweep.py, test_layers.py, test_landscape_*.py. optimizer_step stays in the default run.
+_SLOW_QUICK = {"sweep", "train_step", "landscape", "hessian"}
 
 
 @pytest.mark.parametrize(
