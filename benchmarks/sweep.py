@@ -31,7 +31,7 @@ run must agree to 1e-5 relative (the loss before any update; later steps
 differ by float32 summation order, vmapped vs not, amplified by training).
 
 Calibration (2-core x86 CPU, XLA:CPU, 16 lr x 4 seeds x 100 steps, shared
-with other jobs, so noisy): the table is in ``docs/readme/scale.md`` and
+with other jobs, so noisy): the table is in the README's "Sweeps" section and
 the module docstring of ``jaxnn/train/_sweep.py``; for least squares the rule's
 chunk (21) and chunks of 8 were fastest (1.23x), for softmax regression the
 rule's chunk of 2 (1.02x); all 64 runs in one chunk was the slowest choice

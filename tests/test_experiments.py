@@ -48,6 +48,7 @@ EXPERIMENTS = [
     "regularization",
     "filter_normalized_landscape",
     "sharp_vs_flat",
+    "skip_connections",
     "trajectory_pca",
     "linear_interpolation",
     "mode_connectivity",
@@ -58,6 +59,7 @@ EXPERIMENTS = [
 ]
 # Paper reproductions: quick claims asserted in tests/test_paper_experiments.py.
 PAPERS = {
+    "skip_connections",
     "trajectory_pca",
     "linear_interpolation",
     "mode_connectivity",

@@ -91,11 +91,16 @@ for bs in (48,):  # 4 batches of 48 in the scan and a remainder of 8, all split 
     hlo = jax.jit(f).lower(params).compile().as_text()
     v = L.random_direction(jax.random.key(7), params, norm=None, ignore=None)
     eig = L.hessian_top_eigenvalues(f, params, jax.random.key(1), k=2, num_iters=20)
+    tr = L.hessian_trace(f, params, jax.random.key(2), num_samples=16)
+    spec = L.hessian_spectrum(f, params, jax.random.key(3), order=12, num_runs=2)
     out[str(bs)] = {
         "loss": float(jax.jit(f)(params)),
         "all_reduce": "all-reduce" in hlo,
         "hvp": [np.asarray(a).tolist() for a in jax.tree.leaves(L.hvp(f, params, v))],
         "eig": np.asarray(eig.eigenvalues).tolist(),
+        "trace": [float(tr.estimate), float(tr.standard_error)],
+        "nodes": np.asarray(spec.nodes).tolist(),
+        "weights": np.asarray(spec.weights).tolist(),
     }
 print(json.dumps(out))
 """
@@ -112,7 +117,7 @@ def _run(devices):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_dataset_loss_data_parallel_over_four_devices_equals_one_device():
+def test_dataset_loss_and_curvature_data_parallel_over_four_devices_equal_one_device():
     res = _run(4)
     assert res["devices"] == 4
     ns: dict = {}
@@ -130,3 +135,10 @@ def test_dataset_loss_data_parallel_over_four_devices_equals_one_device():
             np.testing.assert_allclose(np.asarray(a), b, rtol=1e-4, atol=1e-5)
         eig = L.hessian_top_eigenvalues(f, p, jax.random.key(1), k=2, num_iters=20)
         np.testing.assert_allclose(got["eig"], eig.eigenvalues, rtol=1e-4)
+        # Hutchinson and SLQ on the same probes: every z^T H z (and every Lanczos
+        # coefficient) differs only by the order of the float32 sums over the split batch
+        tr = L.hessian_trace(f, p, jax.random.key(2), num_samples=16)
+        np.testing.assert_allclose(got["trace"], [tr.estimate, tr.standard_error], rtol=1e-4)
+        spec = L.hessian_spectrum(f, p, jax.random.key(3), order=12, num_runs=2)
+        np.testing.assert_allclose(got["nodes"], spec.nodes, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(got["weights"], spec.weights, rtol=1e-3, atol=1e-4)

@@ -12,13 +12,16 @@ import json
 import numpy as np
 import pytest
 
-# Quick variants over ~30 s CPU on the shared 2-core machine run only with `-m slow`.
-SLOW = ["mode_connectivity", "hessian_outliers", "large_batch_sharpness", "mnist1d_baselines"]
+# Every quick variant runs in the default test run (5-35 s each on an idle 2-core CPU).
 PAPERS = [
+    "skip_connections",
     "trajectory_pca",
     "linear_interpolation",
+    "mode_connectivity",
     "edge_of_stability",
-    *(pytest.param(name, marks=pytest.mark.slow) for name in SLOW),
+    "hessian_outliers",
+    "large_batch_sharpness",
+    "mnist1d_baselines",
 ]
 
 # Sub-claims that do not survive the scaling (each module's docstring explains): they are
@@ -88,3 +91,28 @@ def test_off_plane_distance_is_zero_in_the_plane_and_the_normal_outside():
     path = coords @ basis + 0.7 * normal[None]
     np.testing.assert_allclose(off_plane(coords @ basis, coords, basis), 0.0, atol=1e-12)
     np.testing.assert_allclose(off_plane(path, coords, basis), 0.7, rtol=1e-12)
+
+
+def test_skip_connections_nets_differ_only_by_the_skips():
+    import jax
+    import jax.numpy as jnp
+
+    from experiments.skip_connections import cnn
+
+    x = jax.random.normal(jax.random.key(0), (3, 40, 1))
+    shapes = {}
+    for skip in (False, True):
+        out, params, state = cnn(8, 4, skip).init(jax.random.key(1), (-1, 40, 1))
+        assert tuple(out) == (-1, 10)
+        shapes[skip] = jax.tree.map(jnp.shape, params)
+        kernels = [leaf for leaf in jax.tree.leaves(params) if leaf.ndim == 3]
+        assert len(kernels) == 7, "depth 8 = 7 conv layers + the dense layer"
+    assert shapes[False] == shapes[True]
+    # same weights, different function: the skips add each block's input
+    _, params, state = cnn(8, 4, False).init(jax.random.key(1), (-1, 40, 1))
+    plain, _ = cnn(8, 4, False).apply(params, state, x)
+    res, _ = cnn(8, 4, True).apply(params, state, x)
+    assert plain.shape == res.shape == (3, 10)
+    assert float(jnp.max(jnp.abs(plain - res))) > 1e-3
+    with pytest.raises(ValueError, match="even number"):
+        cnn(7, 4, True)

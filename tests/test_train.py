@@ -474,15 +474,18 @@ def _mnist1d_mlp_test_accuracy(seeds, num_steps):
 def test_mnist1d_mlp_learns_over_seeds():
     """MLP 40-256-256-10, Adam 1e-2, 800 steps (20 epochs), 4 seeds in one vmapped train_scan.
 
-    Measured (2-core AMD EPYC, 6 seeds): mean 0.668, single-seed spread (std) 0.011.
-    A single seed's accuracy moves by ~1-2 points between CPUs (XLA emits different
-    code per instruction set), so the test asserts on the mean over seeds, less three
-    standard errors of that mean, against 0.62 -- four single-seed std below the
-    measured mean.
+    Measured (2-core AMD EPYC, 6 seeds, default ISA / AVX / SSE4.2): mean 0.652 / 0.661 /
+    0.661, single-seed spread (std) 0.023-0.026; a seed's accuracy moves by 2-3 points
+    between CPUs and with the vmap batch size (XLA emits different code per instruction
+    set and per batch shape). An earlier bound, mean - 3 * (standard error estimated from
+    these 4 seeds) >= 0.62, failed on one CPU at 0.617: a standard error estimated from 4
+    samples is itself noisy. So the test asserts the mean of the 4 seeds against 0.60, four
+    standard errors (0.025 / sqrt(4)) below the measured means, and every seed against 0.50
+    (the logistic model reaches 0.32): the MLP learns, on every CPU.
     """
     acc = _mnist1d_mlp_test_accuracy([0, 1, 2, 3], 800)
-    margin = 3 * acc.std(ddof=1) / np.sqrt(len(acc))
-    assert acc.mean() - margin >= 0.62, acc
+    assert acc.mean() >= 0.60, acc
+    assert acc.min() >= 0.50, acc
 
 
 @pytest.mark.slow

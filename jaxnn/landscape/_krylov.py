@@ -17,6 +17,15 @@ parameters get float32 Krylov vectors); each Hessian-vector product is
 computed in the parameters' own dtypes (the vector is cast down, the product
 cast back up), so low-precision models keep their cheap HVPs.
 
+Staged basis (`hessian_top_eigenvalues`): the run starts with a basis of
+the first block size (16 rows, or k rounded up to a power of two) and only
+when it has not converged there copies it into the full `num_iters`-row
+basis and goes on (`lanczos(..., start=...)`). Allocating, zeroing and
+projecting against the padded 100-row basis cost more than the HVPs on
+small models (measured: 5 HVPs of a 105,610-parameter MLP on 1000 examples,
+0.046 s with the full basis, 0.019 s with 16 rows); a run that needs more
+than 16 steps pays one copy of 16 vectors.
+
 Cost of the convergence test: the Ritz values of the first `s` steps are the
 eigenvalues of the leading `s x s` block of the padded `m x m` tridiagonal,
 so `top_ritz` diagonalizes only the smallest block size in
@@ -75,8 +84,15 @@ def orth(w, basis):
     return w - (basis @ w) @ basis
 
 
-def lanczos(matvec, v0, m, check=None):
-    """m-step Lanczos with full re-orthogonalization; `check(alpha, beta, s, broke)` -> stop."""
+def lanczos(matvec, v0, m, check=None, start=None, keep_next=False):
+    """m-step Lanczos with full re-orthogonalization; `check(alpha, beta, s, broke)` -> stop.
+
+    Returns `(steps, basis (m, n), alpha (m,), beta (m,))`. With `keep_next`
+    the basis has `m + 1` rows, the last holding the next Krylov vector, so
+    that a later call can continue the run: `start=(steps, basis, alpha, beta)`
+    from such a call (with a smaller m) copies its rows and coefficients into
+    the first positions of size-`m` arrays and goes on from step `steps`.
+    """
     n, dtype = v0.shape[0], v0.dtype
     eps = jnp.finfo(dtype).eps
 
@@ -101,8 +117,15 @@ def lanczos(matvec, v0, m, check=None):
         done = check(alpha, beta, j + 1, broke) if check is not None else False
         return j + 1, basis, alpha, beta, done
 
-    basis = jnp.zeros((m, n), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
-    init = (0, basis, jnp.zeros(m, dtype), jnp.zeros(m, dtype), False)
+    rows = m + 1 if keep_next else m
+    if start is None:
+        basis = jnp.zeros((rows, n), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
+        init = (0, basis, jnp.zeros(m, dtype), jnp.zeros(m, dtype), False)
+    else:
+        j0, b0, a0, be0 = start
+        basis = jnp.zeros((rows, n), dtype).at[: b0.shape[0]].set(b0)
+        pad = lambda c: jnp.zeros(m, dtype).at[: c.shape[0]].set(c)
+        init = (j0, basis, pad(a0), pad(be0), False)
     j, basis, alpha, beta, _ = jax.lax.while_loop(lambda s: (s[0] < m) & ~s[4], body, init)
     return j, basis, alpha, beta
 

@@ -16,11 +16,12 @@ count; the program is cached on the identity of `loss_fn`.
   steps. It returns the **algebraically largest** eigenvalues. For the most
   negative ones use `lambda p: -loss_fn(p)` and negate. Memory bound (tested
   with the compiled program's `memory_analysis()`): temporary bytes at most
-  `(m + 8) * n * b + 8 * m^2 * b + 2 * hvp_bytes`, with `m = min(num_iters, n)`,
+  `(m + 25) * n * b + 8 * m^2 * b + 2 * hvp_bytes`, with `m = min(num_iters, n)`,
   `b` the Krylov itemsize (4 for float32 and lower-precision parameters) and
   `hvp_bytes` one Hessian-vector product's working set: the `m` stored
-  Krylov vectors dominate, so 1M float32 parameters with the default
-  `num_iters=100` need ~432 MB plus two HVPs.
+  Krylov vectors dominate (plus the 17-row first stage of the staged basis,
+  `jaxnn/landscape/_krylov.py`), so 1M float32 parameters with the default
+  `num_iters=100` need ~500 MB plus two HVPs.
 * `method="power"`: power iteration with deflation by projection (PyHessian):
   eigenvector i is iterated as `v <- P H v / ||P H v||`, `P` projecting out
   the i vectors already found, until the Rayleigh quotient changes by at most
@@ -53,6 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn.landscape._krylov import (
+    block_sizes,
     check_due,
     flat_matvec,
     lanczos,
@@ -146,10 +148,22 @@ def _top_eigen(params, key, tol, *, loss_fn, k, num_iters, method):
         due = check_due(s, k) & ~broke
         return jax.lax.cond(due, lambda: converged(alpha, beta, s), lambda: jnp.array(False))
 
+    def result(state):
+        steps, basis, alpha, beta = state
+        vals, s_vecs, res = top_ritz(alpha, beta, steps, k)
+        return vals, jax.vmap(unravel)(s_vecs.T @ basis[: alpha.shape[0]]), res, steps
+
     v0 = jax.random.normal(key, (n,), dtype)
-    steps, basis, alpha, beta = lanczos(matvec, v0, min(num_iters, n), check)
-    vals, s_vecs, res = top_ritz(alpha, beta, steps, k)
-    return vals, jax.vmap(unravel)(s_vecs.T @ basis), res, steps
+    m = min(num_iters, n)
+    first = block_sizes(m, k)[0]  # the staged basis (see _krylov's module docstring)
+    if first >= m:
+        return result(lanczos(matvec, v0, m, check))
+    small = lanczos(matvec, v0, first, check, keep_next=True)
+    steps, _, alpha, beta = small
+    done = (steps < first) | converged(alpha, beta, steps)
+    return jax.lax.cond(
+        done, result, lambda st: result(lanczos(matvec, v0, m, check, start=st)), small
+    )
 
 
 def hessian_top_eigenvalues(
@@ -183,8 +197,8 @@ def hessian_top_eigenvalues(
       residuals (k,), num_matvecs)`. Vectors and coefficients are in at least
       float32 (eigenvectors of bfloat16 parameters are float32).
 
-    Memory: about `(num_iters + 8) * n * 4` bytes for float32 Krylov vectors
-    plus two HVPs' working sets (module docstring); 1M parameters: ~432 MB.
+    Memory: about `(num_iters + 25) * n * 4` bytes for float32 Krylov vectors
+    plus two HVPs' working sets (module docstring); 1M parameters: ~500 MB.
     """
     if method not in ("lanczos", "power"):
         raise ValueError(f"method must be 'lanczos' or 'power', got {method!r}.")
