@@ -51,8 +51,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxnn.optim as jo
-from benchmarks._common import print_table, time_interleaved, write_result
-from benchmarks._models import jaxnn_cnn, jaxnn_mlp, mnist1d_arrays, target
+from benchmarks._common import print_table, time_interleaved, worst_ratio_target, write_result
+from benchmarks._models import jaxnn_cnn, jaxnn_mlp, mnist1d_arrays
 from jaxnn import layers, train
 from jaxnn.train import sweep, sweep_bytes_per_run, sweep_chunk_size
 
@@ -61,7 +61,7 @@ NUM_LRS, NUM_SEEDS, STEPS = 16, 4, 100
 QUICK_LRS, QUICK_SEEDS, QUICK_STEPS = 2, 2, 5
 BATCH = 128
 MODELS = ("quadratic", "logreg", "mlp_small", "mlp_large", "cnn")
-SMALL = ("quadratic", "logreg", "mlp_small")  # per-step overhead dominates: target >= 3x
+SMALL = ("quadratic", "logreg", "mlp_small")  # the issue's ">= 3x" models (see the README)
 
 
 def _quadratic_run(steps: int) -> Callable:
@@ -189,7 +189,7 @@ def run(quick: bool, out_dir: str | Path) -> dict:
         **{f"speedup_{m}": v for m, v in speed.items()},
         **{f"chunk_{r['model']}": r["chunk_size"] for r in rows},
     }
-    small = min(speed[m] for m in SMALL)
+    summary["speedup_small_models"] = min(speed[m] for m in SMALL)
     result = {
         "config": {
             "models": list(MODELS),
@@ -202,14 +202,17 @@ def run(quick: bool, out_dir: str | Path) -> dict:
         },
         "rows": rows,
         "summary": summary,
-        "targets": {
-            "every_size": target(
-                "sweep >= 1.0x the sequential runs for every model size (CPU)",
-                summary["speedup_vs_sequential"],
-                summary["speedup_vs_sequential"] >= 1.0,
+        "targets": {  # decided within the noise of the run: the paired rounds' interval
+            "every_size": worst_ratio_target(
+                "sweep time / sequential time <= 1.0 (sweep >= 1.0x) for every model size (CPU)",
+                [(r["timings"]["sweep"], r["timings"]["sequential"]) for r in rows],
+                at_most=1.0,
             ),
-            "small_models": target(
-                "sweep >= 3x the sequential runs for the small models (CPU)", small, small >= 3
+            "small_models": worst_ratio_target(
+                "sweep time / sequential time <= 1/3 (sweep >= 3x) for the small models (CPU)",
+                [(r["timings"]["sweep"], r["timings"]["sequential"])
+                 for r in rows if r["model"] in SMALL],  # fmt: skip
+                at_most=1 / 3,
             ),
         },
     }

@@ -243,7 +243,9 @@ def _plot_surfaces(config: Config, res: dict, folder) -> str:
                 cbar_label="training loss (nats)", xlabel="x (direction δ)",
                 ylabel="y (direction η)",
             )  # fmt: skip
-            ax.plot(0, 0, "r*", ms=9)
+            ax.plot(0, 0, "r*", ms=9, label="θ*, the trained net")
+            if row == col == 0:
+                ax.legend(loc="upper left", fontsize=8)
             n_min = r["local_minima"]
             ax.set_title(f"{kind}, depth {depth}: {n_min} local minim{'um' if n_min == 1 else 'a'}")
     name = "surfaces.png"
