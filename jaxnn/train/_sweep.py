@@ -21,25 +21,27 @@ see `jaxnn._engine.jaxpr_bytes`), and
 * on accelerators the chunk is the largest with
   `chunk * bytes_per_run <= 256 MiB` (`jaxnn._engine.MAX_CHUNK_BYTES`);
 * on the CPU backend it is the largest with
-  `chunk * bytes_per_run <= SWEEP_CPU_BYTES` (32 MiB) and at most
-  `SWEEP_CPU_MAX_CHUNK` (256): small runs share a chunk, runs above 32 MiB
+  `chunk * bytes_per_run <= SWEEP_CPU_BYTES` (40 MiB) and at most
+  `SWEEP_CPU_MAX_CHUNK` (256): small runs share a chunk, runs above 40 MiB
   go one at a time (`lax.map` then runs them back to back, with no dispatch
   between runs, and a chunk of one run is not vmapped at all: see
   `jaxnn/_engine.py`). Calibrated with `benchmarks/sweep.py` on the idle
   2-core development CPU (AMD EPYC; 16 lr x 4 seeds x 100 adam steps, min
   of 3 interleaved rounds), speed-up over a loop of `jit(run)` with chunks
-  of 1 / 8 / all 64: least squares in 10 variables (~0.1 MB per run by the
-  estimate) 1.00 / 1.24 / 1.27x; softmax regression 40 -> 10 on MNIST-1D
-  (0.9 MB) 1.02 / 1.03 / 1.08x; MLP 40-32-10 (1.2 MB) 1.03 / 1.09 / 1.17x;
-  MLP 40-256-256-10 (17 MB) 0.99 / 1.08 / 0.80x; the 1-D CNN (15 MB) 1.01 /
-  0.90 / 0.64x. The rule's chunks (64, 37, 26, 2, 2) gave 1.26, 1.06, 1.08,
-  0.99 (median 1.03) and 1.07x. Big chunks of big runs fall out of cache,
-  and the batched matrix products run slower than the unbatched ones, so
-  the budget stays far below the accelerators'. Small models gain little
-  because their time is not per-step overhead: `train_scan` shuffles with
-  `jax.random.permutation`, a two-operand sort that XLA:CPU runs in ~0.5 ms
-  per round for 4000 examples (1 ms per epoch; 4.1 of the 5.9 ms a 100-step
-  softmax-regression run takes), and vmap does not make a sort cheaper.
+  of 1 / 8 / all 64 (estimated bytes per run): least squares in 10
+  variables (0.1 MB) 1.08 / 1.30 / 1.32x; softmax regression 40 -> 10 on
+  MNIST-1D (6.9 MB) 1.04 / 1.05 / 1.11x; MLP 40-32-10 (7.3 MB) 1.02 / 1.11 /
+  1.17x; MLP 40-256-256-10 (23 MB) 1.01 / 1.10 / 0.76x; the 1-D CNN (21 MB)
+  1.00 / 0.89 / 0.63x. The rule's chunks (64, 6, 5, 1, 2) gave 1.33, 1.03,
+  1.01, 1.00 and 1.12x. Big chunks of big runs fall out of cache and their
+  batched matrix products run slower than the unbatched ones, so the budget
+  stays far below the accelerators'. (The estimate counts every
+  intermediate of the epoch shuffles, ~1.6 MB per epoch of 4000 examples,
+  which is why a softmax regression reads as 6.9 MB.) Small models gain
+  little because their time is not per-step overhead: a 100-step softmax
+  regression run takes 2.2 ms, of which 1.4 ms draw the 4 epoch orders (a
+  sort of 4000 keys per epoch, `jaxnn/_permutation.py`), and vmap does not
+  make a sort cheaper.
 
 Results equal a Python loop of `run_fn` within float32 rounding, not
 bit-for-bit: a vmapped matrix product or reduction may use a different
@@ -68,7 +70,7 @@ __all__ = [
     "sweep_chunk_size",
 ]
 
-SWEEP_CPU_BYTES = 32 * 2**20  # CPU: runs per chunk * bytes per run stays below this
+SWEEP_CPU_BYTES = 40 * 2**20  # CPU: runs per chunk * bytes per run stays below this
 SWEEP_CPU_MAX_CHUNK = 256  # CPU: and at most this many runs per chunk
 
 
