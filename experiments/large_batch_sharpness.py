@@ -28,11 +28,16 @@ this scale it is comparable to the seed spread).
 
 Paper vs ours. Keskar et al. (their Table 2, networks F1–C4): LB ε-sharpness
 1.5–30× SB's at ε = 1e-3, test accuracy gap 1–5 points. Ours: the claim
-holds at ε = 1e-3 but not at 5e-4, so `claim_holds` is false. Full (4
-seeds, loss 0.1): LB's λ_max is 3× SB's (15.8–17.2 vs 5.1–5.6); ε-sharpness
-at ε = 1e-3 is larger for LB in every seed (7.3–9.4 vs 5.0–5.9, 1.3–1.8×)
-but at ε = 5e-4 in 3 of 4 (seed 0: LB 1.96 < SB 2.18). Quick (3 seeds, loss
-0.2): at 1e-3 LB is larger in 2 of 3 seeds, at 5e-4 smaller in all 3. Why:
+holds at ε = 1e-3 but sits at the edge at 5e-4, so `claim_holds` depends
+on the machine. Full (4 seeds, loss 0.1), 2-core EPYC shared with other
+jobs: LB's λ_max is 3× SB's (15.8–17.2 vs 5.1–5.6); ε-sharpness at ε = 1e-3
+is larger for LB in every seed (7.3–9.4 vs 5.0–5.9, 1.3–1.8×) but at
+ε = 5e-4 in 3 of 4 (seed 0: LB 1.96 < SB 2.18), claim false; the same full
+run on the idle EPYC of a later round: LB larger in 4 of 4 at both radii
+(1e-3: 7.2–9.3 vs 4.5–6.1; 5e-4: 1.9–2.6 vs 1.6–2.3), claim true (the two
+runs differ in the last bits of XLA:CPU's arithmetic — another CPU or
+library version — and training amplifies such differences). Quick (3 seeds, loss 0.2): at 1e-3 LB is larger in 1 of 3
+seeds, at 5e-4 smaller in all 3, claim false. Why:
 at these radii the metric is dominated by its first-order part
 100·ε·Σ|g_i|(|θ_i| + 1)/(1 + f) (`first_order_term`; full, ε = 1e-3: SB
 2.8–3.3, LB 1.3–1.7): the SB iterate, stopped at the target loss under
