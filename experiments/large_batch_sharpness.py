@@ -36,8 +36,9 @@ is larger for LB in every seed (7.3–9.4 vs 5.0–5.9, 1.3–1.8×) but at
 run on the idle EPYC of a later round: LB larger in 4 of 4 at both radii
 (1e-3: 7.2–9.3 vs 4.5–6.1; 5e-4: 1.9–2.6 vs 1.6–2.3), claim true (the two
 runs differ in the last bits of XLA:CPU's arithmetic — another CPU or
-library version — and training amplifies such differences). Quick (3 seeds, loss 0.2): at 1e-3 LB is larger in 1 of 3
-seeds, at 5e-4 smaller in all 3, claim false. Why:
+library version — and training amplifies such differences). Quick (3 seeds,
+loss 0.2): at 1e-3 LB is larger in 1 of 3 seeds, at 5e-4 smaller in all 3,
+claim false. Why:
 at these radii the metric is dominated by its first-order part
 100·ε·Σ|g_i|(|θ_i| + 1)/(1 + f) (`first_order_term`; full, ε = 1e-3: SB
 2.8–3.3, LB 1.3–1.7): the SB iterate, stopped at the target loss under
