@@ -13,16 +13,7 @@ import numpy as np
 import pytest
 
 # Every quick variant runs in the default test run (5-35 s each on an idle 2-core CPU).
-PAPERS = [
-    "skip_connections",
-    "trajectory_pca",
-    "linear_interpolation",
-    "mode_connectivity",
-    "edge_of_stability",
-    "hessian_outliers",
-    "large_batch_sharpness",
-    "mnist1d_baselines",
-]
+from tests.test_experiments import PAPERS  # the list of experiments is written out there
 
 # Sub-claims that do not survive the scaling (each module's docstring explains): they are
 # recorded with holds=False, so the claim is reported as not holding, and nothing else fails.
