@@ -17,8 +17,9 @@ with `s = sort(k)`, element i goes to position
 which is exactly where a stable sort puts it. `c_i` is nonzero only for
 elements whose key is shared (tied); these are gathered, at most
 `MAX_TIED` of them, and counted pairwise. The expected number of tied
-elements is about `n^2 / 2^32` (0.004 for n = 4000, 4 for n = 2^17), so
-the bound is exceeded with probability below 1e-40 for `n <= MAX_FAST_N`;
+elements is about `n^2 / 2^32` (0.004 for n = 4000, 4 for n = 2^17, i.e.
+a Poisson number of tied pairs with mean 2), so the bound (32 pairs) is
+exceeded with probability below 1e-26 for `n <= MAX_FAST_N`;
 above it, and for `n < MIN_FAST_N` where the plain sort is as fast, this
 calls `jax.random.permutation` itself. The split of the key per round is
 jax's, so the result equals `jax.random.permutation(key, n)` element for
